@@ -1,0 +1,63 @@
+"""Staff roles are Django groups; this module declares exactly which permissions each one holds.
+
+Groups are created by migration 0002; `sync_role_permissions` runs after every `migrate`, so when a
+later app adds models, listing their permissions here is all it takes to grant them.
+"""
+
+from django.contrib.auth.models import Group, Permission
+from django.db import models, transaction
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    # The value is the group's name in the database; the label is what people read.
+    PROGRAM_MANAGER = "Program manager", _("Program manager")
+    STORE_CLERK = "Store clerk", _("Store clerk")
+    ANALYST = "Analyst", _("Analyst")
+
+
+# Roles that work on program staff pages (and must enrol a second factor first).
+STAFF_ROLES = frozenset({Role.PROGRAM_MANAGER, Role.ANALYST})
+
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.PROGRAM_MANAGER: frozenset(
+        {
+            "members.view_staff_pages",
+            "members.view_analytics",
+            "members.export_reports",
+            "members.view_store",
+            "members.view_staffprofile",
+        }
+    ),
+    Role.STORE_CLERK: frozenset({"members.use_desk"}),
+    Role.ANALYST: frozenset(
+        {
+            "members.view_staff_pages",
+            "members.view_analytics",
+            "members.export_reports",
+            "members.view_store",
+        }
+    ),
+}
+
+
+def _permissions(names: frozenset[str]) -> list[Permission]:
+    wanted = {tuple(name.split(".", 1)) for name in names}
+    found = list(
+        Permission.objects.filter(
+            content_type__app_label__in={app for app, _codename in wanted},
+            codename__in={codename for _app, codename in wanted},
+        ).select_related("content_type")
+    )
+    missing = wanted - {(p.content_type.app_label, p.codename) for p in found}
+    if missing:
+        raise LookupError(f"Unknown permissions in ROLE_PERMISSIONS: {sorted('.'.join(m) for m in missing)}")
+    return [p for p in found if (p.content_type.app_label, p.codename) in wanted]
+
+
+@transaction.atomic
+def sync_role_permissions() -> None:
+    """Make each role's group hold exactly its declared permissions, no more, no less."""
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _created = Group.objects.get_or_create(name=role.value)
+        group.permissions.set(_permissions(names))

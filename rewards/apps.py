@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class RewardsConfig(AppConfig):
+    """Reward catalogue, redemptions and vouchers."""
+
+    name = "rewards"
+    verbose_name = _("Rewards")

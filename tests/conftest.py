@@ -1,0 +1,167 @@
+"""Fixtures shared by the whole suite.
+
+Real services only: PostgreSQL, Redis and Chromium. Locally a missing service skips the tests
+that need it, with the reason; under CI=true it fails them (see _require).
+"""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.utils import translation
+
+from members import services as member_services
+from members.roles import Role
+from tests.factories import StoreFactory
+
+CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+SCREENSHOT_DIR = Path(__file__).parent / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+PASSWORD = "correct-Horse-9"
+
+
+def _require(available: bool, reason: str) -> None:
+    if available:
+        return
+    if CI:
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_sessionstart(session):
+    # Under CI the suite must run on the real services, not quietly on a fallback.
+    if CI and "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
+        raise pytest.UsageError("CI=true but DATABASE_URL does not point at PostgreSQL")
+    if CI and not settings.REDIS_AVAILABLE:
+        raise pytest.UsageError(f"CI=true but Redis is not reachable at REDIS_URL={settings.REDIS_URL!r}")
+
+
+@pytest.fixture(autouse=True)
+def _postgres_marker(request):
+    if request.node.get_closest_marker("postgres"):
+        _require(connection.vendor == "postgresql", "PostgreSQL is not reachable (set DATABASE_URL)")
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """A request in French leaves French active in this thread; every test starts in English."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Rate-limit counters and cached reads must not leak from one test into the next."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+# --- people ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(db):
+    return StoreFactory()
+
+
+@pytest.fixture
+def member_user(db):
+    return member_services.member_user_create(
+        email="ann.member@example.com", password=PASSWORD, first_name="Ann", email_verified=True
+    )
+
+
+@pytest.fixture
+def clerk_user(store):
+    return member_services.staff_user_create(
+        email="carl.clerk@example.com", password=PASSWORD, role=Role.STORE_CLERK, first_name="Carl", store=store
+    )
+
+
+def _with_totp(user):
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    TOTP.activate(user, generate_totp_secret())
+    return user
+
+
+@pytest.fixture
+def manager_without_mfa(db):
+    return member_services.staff_user_create(
+        email="mia.manager@example.com", password=PASSWORD, role=Role.PROGRAM_MANAGER, first_name="Mia"
+    )
+
+
+@pytest.fixture
+def manager_user(manager_without_mfa):
+    return _with_totp(manager_without_mfa)
+
+
+@pytest.fixture
+def analyst_user(db):
+    user = member_services.staff_user_create(
+        email="andy.analyst@example.com", password=PASSWORD, role=Role.ANALYST, first_name="Andy"
+    )
+    return _with_totp(user)
+
+
+# --- browser ----------------------------------------------------------------------------------
+
+
+def _chromium_path() -> str | None:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    return path if os.path.exists(path) else None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    executable = _chromium_path()
+    _require(executable is not None, "Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make are still sequential.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(request, browser, live_server):
+    """A fresh browser context on the live server; a full-page screenshot is saved when the test ends."""
+    viewport = getattr(request, "param", None) or {"width": 1280, "height": 800}
+    context = browser.new_context(base_url=live_server.url, viewport=viewport, locale="en-GB")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    save_screenshot(page, request.node.name, "end")
+    context.close()
+
+
+def save_screenshot(page, test_name: str, step: str) -> Path:
+    SCREENSHOT_DIR.mkdir(exist_ok=True)
+    path = SCREENSHOT_DIR / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', test_name)}--{step}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@pytest.fixture
+def screenshot(request, page):
+    """screenshot("step") saves tests/screenshots/<test>--<step>.png (git-ignored) and returns its path."""
+    return lambda step: save_screenshot(page, request.node.name, step)
