@@ -1,7 +1,7 @@
 # Two commands for a fresh machine: `make run` (demo at http://127.0.0.1:8000) and `make test`.
 SHELL := /bin/bash
-export UV_PYTHON_DOWNLOADS ?= never
-UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+# uv from PATH, else a private copy in .tools/ (a venv: works where pip may not touch the system Python).
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 MANAGE := $(UV) run --frozen python manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -16,7 +16,7 @@ help:
 	@echo "make messages  extract and compile the en/fr/nl translations"
 
 uv:
-	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@command -v uv >/dev/null 2>&1 || test -x .tools/bin/uv || { python3 -m venv .tools && .tools/bin/pip install --quiet uv; }
 
 install: uv
 	$(UV) sync --frozen
@@ -51,4 +51,4 @@ worker: install
 	$(UV) run --frozen celery --app loyalty worker --beat --loglevel INFO
 
 clean:
-	rm -rf .pytest_cache .ruff_cache staticfiles tests/screenshots
+	rm -rf .pytest_cache .ruff_cache staticfiles tests/screenshots .tools

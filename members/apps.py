@@ -1,18 +1,23 @@
-from django.apps import AppConfig, apps
+from django.apps import AppConfig
+from django.apps import apps as global_apps
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
-def _sync_roles_after_migrate(sender, using, **kwargs) -> None:
+def _sync_roles_after_migrate(sender, using, apps=global_apps, **kwargs) -> None:
     from django.contrib.auth.management import create_permissions
 
     from members.roles import sync_role_permissions
 
-    # post_migrate reaches apps in INSTALLED_APPS order; create every app's permissions
-    # first so roles can be granted permissions of apps listed after this one.
-    for app_config in apps.get_app_configs():
-        create_permissions(app_config, verbosity=0, using=using)
-    sync_role_permissions()
+    try:
+        apps.get_model("auth", "Permission")
+    except LookupError:  # auth is not migrated yet (e.g. `migrate contenttypes` on a new database)
+        return
+    # post_migrate reaches apps in INSTALLED_APPS order; create every app's permissions first so
+    # roles can be granted permissions of apps listed after this one.
+    for app_config in global_apps.get_app_configs():
+        create_permissions(app_config, verbosity=0, using=using, apps=apps)
+    sync_role_permissions(apps=apps, using=using)
 
 
 class MembersConfig(AppConfig):

@@ -18,7 +18,8 @@ class StaffMFARequiredMiddleware:
 
     def __call__(self, request):
         if (
-            request.path.startswith(PROTECTED_PREFIXES)
+            # path_info, not path: a deployment under a URL prefix must not slip past the check.
+            request.path_info.startswith(PROTECTED_PREFIXES)
             and user_is_program_staff(user=request.user)
             and not user_has_second_factor(user=request.user)
         ):

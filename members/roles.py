@@ -4,7 +4,7 @@ Groups are created by migration 0002; `sync_role_permissions` runs after every `
 later app adds models, listing their permissions here is all it takes to grant them.
 """
 
-from django.contrib.auth.models import Group, Permission
+from django.apps import apps as global_apps
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
@@ -26,6 +26,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "members.view_analytics",
             "members.export_reports",
             "members.view_store",
+            "members.add_store",
+            "members.change_store",
             "members.view_staffprofile",
         }
     ),
@@ -41,13 +43,15 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
 }
 
 
-def _permissions(names: frozenset[str]) -> list[Permission]:
+def _permissions(Permission, names: frozenset[str], using: str) -> list:
     wanted = {tuple(name.split(".", 1)) for name in names}
     found = list(
-        Permission.objects.filter(
+        Permission.objects.using(using)
+        .filter(
             content_type__app_label__in={app for app, _codename in wanted},
             codename__in={codename for _app, codename in wanted},
-        ).select_related("content_type")
+        )
+        .select_related("content_type")
     )
     missing = wanted - {(p.content_type.app_label, p.codename) for p in found}
     if missing:
@@ -55,9 +59,11 @@ def _permissions(names: frozenset[str]) -> list[Permission]:
     return [p for p in found if (p.content_type.app_label, p.codename) in wanted]
 
 
-@transaction.atomic
-def sync_role_permissions() -> None:
+def sync_role_permissions(*, apps=global_apps, using: str = "default") -> None:
     """Make each role's group hold exactly its declared permissions, no more, no less."""
-    for role, names in ROLE_PERMISSIONS.items():
-        group, _created = Group.objects.get_or_create(name=role.value)
-        group.permissions.set(_permissions(names))
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    with transaction.atomic(using=using):
+        for role, names in ROLE_PERMISSIONS.items():
+            group, _created = Group.objects.using(using).get_or_create(name=role.value)
+            group.permissions.set(_permissions(Permission, names, using))

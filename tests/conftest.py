@@ -41,12 +41,18 @@ def _require(available: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def pytest_report_header(config):
+    database = settings.DATABASES["default"]
+    redis = settings.REDIS_URL if settings.REDIS_AVAILABLE else "not reachable (in-memory cache)"
+    return [f"database: {database['ENGINE'].rsplit('.', 1)[-1]} {database['TEST']['NAME']}", f"redis: {redis}"]
+
+
 def pytest_sessionstart(session):
     # Under CI the suite must run on the real services, not quietly on a fallback.
     if CI and "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
         raise pytest.UsageError("CI=true but DATABASE_URL does not point at PostgreSQL")
     if CI and not settings.REDIS_AVAILABLE:
-        raise pytest.UsageError(f"CI=true but Redis is not reachable at REDIS_URL={settings.REDIS_URL!r}")
+        raise pytest.UsageError(f"CI=true but Redis is not reachable at TEST_REDIS_URL={settings.REDIS_URL!r}")
 
 
 @pytest.fixture(autouse=True)
@@ -63,12 +69,22 @@ def _default_language():
     translation.activate(settings.LANGUAGE_CODE)
 
 
+def _clear_test_cache() -> None:
+    """Delete this checkout's test keys only: Redis' FLUSHDB would also empty other people's data."""
+    if settings.REDIS_AVAILABLE:
+        client = cache._cache.get_client(write=True)
+        for key in client.scan_iter(match=f"{settings.CACHE_KEY_PREFIX}:*", count=1000):
+            client.delete(key)
+    else:
+        cache.clear()
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Rate-limit counters and cached reads must not leak from one test into the next."""
-    cache.clear()
+    _clear_test_cache()
     yield
-    cache.clear()
+    _clear_test_cache()
 
 
 # --- people ---------------------------------------------------------------------------------

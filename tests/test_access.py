@@ -51,7 +51,11 @@ def test_visitors_opening_the_admin_sign_in_through_allauth(client):
 def test_each_role_reaches_its_area_and_is_refused_elsewhere(client, request, who, path, status):
     _login(client, request.getfixturevalue(who))
 
-    assert client.get(path, follow=True).status_code == status
+    response = client.get(path, follow=True)
+
+    assert response.status_code == status
+    if status == 200:
+        assert response.redirect_chain == []  # served at that address, not somewhere it redirected to
 
 
 @pytest.mark.parametrize("path", [STAFF, ADMIN, "/admin/members/store/"])
@@ -97,23 +101,68 @@ def test_the_home_page_sends_each_role_to_its_own_area(client, request, who, hom
     assert response.url == home
 
 
-def test_clerk_desk_shows_only_the_clerks_own_store(client, clerk_user, store):
-    from tests.factories import StoreFactory
+@pytest.mark.parametrize(
+    ("who", "page", "shown", "hidden"),
+    [
+        ("clerk_user", DESK, ['href="/desk/"'], ['href="/staff/"', 'href="/admin/"', 'href="/me/"']),
+        ("member_user", ME, ['href="/me/"'], ['href="/staff/"', 'href="/admin/"', 'href="/desk/"']),
+        ("manager_user", STAFF, ['href="/staff/"', 'href="/admin/"'], ['href="/desk/"', 'href="/me/"']),
+    ],
+)
+def test_navigation_adapts_to_the_role(client, request, who, page, shown, hidden):
+    _login(client, request.getfixturevalue(who))
 
-    other = StoreFactory(name="Somewhere Else")
-    _login(client, clerk_user)
+    html = client.get(page).content.decode()
 
-    page = client.get(DESK).content.decode()
+    for link in shown:
+        assert link in html
+    for link in hidden:
+        assert link not in html
 
-    assert store.name in page
-    assert other.name not in page
+
+def test_a_signed_in_user_cannot_switch_accounts_through_the_admin_sign_in_form(client, analyst_user, manager_user):
+    _login(client, analyst_user)
+
+    response = client.post("/admin/login/", {"username": manager_user.email, "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert response.url == "/admin/"
+    assert client.session["_auth_user_id"] == str(analyst_user.pk)
 
 
-def test_navigation_adapts_to_the_role(client, clerk_user):
-    _login(client, clerk_user)
+def test_the_admin_password_change_form_is_allauths_rate_limited_one(client, manager_user):
+    _login(client, manager_user)
 
-    page = client.get(DESK).content.decode()
+    response = client.get("/admin/password_change/")
 
-    assert 'href="/desk/"' in page
-    assert 'href="/staff/"' not in page
-    assert 'href="/admin/"' not in page
+    assert response.url == reverse("account_change_password")
+
+
+@pytest.mark.parametrize("path", ["/admin/members/user/", "/admin/auth/group/", "/admin/members/user/add/"])
+def test_program_managers_cannot_manage_users_or_roles(client, manager_user, path):
+    _login(client, manager_user)
+
+    assert client.get(path).status_code == 403
+
+
+def test_program_managers_can_add_a_store(client, manager_user):
+    _login(client, manager_user)
+
+    response = client.post(
+        "/admin/members/store/add/", {"code": "nam-01", "name": "Namur", "region": "Wallonia", "is_active": "on"}
+    )
+
+    assert response.status_code == 302
+    from members.models import Store
+
+    assert Store.objects.filter(code="nam-01").exists()
+
+
+def test_an_inactive_user_cannot_sign_in(client, member_user):
+    member_user.is_active = False
+    member_user.save()
+
+    response = client.post(reverse("account_login"), {"login": member_user.email, "password": PASSWORD})
+
+    assert response.url == reverse("account_inactive")
+    assert "_auth_user_id" not in client.session

@@ -1,6 +1,5 @@
 import pytest
 from django.urls import reverse
-from django.utils import translation
 
 pytestmark = pytest.mark.django_db
 
@@ -37,13 +36,17 @@ def test_every_string_of_ours_is_translated(language):
     assert not fuzzy, fuzzy[:3]
 
 
-def test_dates_are_written_the_local_way(client, member_user):
+@pytest.mark.parametrize(
+    ("language", "expected"), [("en", "March 14, 2026"), ("fr", "14 mars 2026"), ("nl", "14 maart 2026")]
+)
+def test_dates_on_our_pages_are_written_the_local_way(client, member_user, language, expected):
     import datetime
 
-    from django.utils.formats import date_format
+    from django.utils import timezone
 
-    day = datetime.date(2026, 3, 14)
-    with translation.override("fr"):
-        assert date_format(day, "DATE_FORMAT") == "14 mars 2026"
-    with translation.override("nl"):
-        assert date_format(day, "DATE_FORMAT") == "14 maart 2026"
+    member_user.date_joined = timezone.make_aware(datetime.datetime(2026, 3, 14, 12, 0))
+    member_user.save()
+    client.force_login(member_user)
+    client.post(reverse("set_language"), {"language": language, "next": "/me/"})
+
+    assert expected in client.get("/me/").content.decode()

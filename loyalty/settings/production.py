@@ -7,7 +7,14 @@ from .base import *  # noqa: F403
 from .base import DATABASES, env
 
 DEBUG = False
-SECRET_KEY = env.str("SECRET_KEY")  # no default: refuse to start without one
+# No silent fallbacks in production: no SQLite file, no per-process cache, no mail to the console.
+SECRET_KEY = env.str("SECRET_KEY")
+for _required in ("DATABASE_URL", "REDIS_URL", "EMAIL_URL"):
+    env.str(_required)  # raises ImproperlyConfigured, naming the variable, when it is missing
+
+# Behind N reverse proxies: the client's address is the Nth from the right in X-Forwarded-For,
+# so allauth's per-address rate limits count each visitor, not the proxy.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1)
 
 # Keep database connections open across requests, and check them before use.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)

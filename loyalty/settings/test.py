@@ -1,5 +1,11 @@
-"""The test suite: PostgreSQL and Redis when reachable (always under CI=true), fast hashing, mail kept in memory."""
+"""The test suite: PostgreSQL and Redis (required under CI=true), fast hashing, mail kept in memory.
 
+Nothing here touches a developer's own data: the test database and the Redis key prefix are
+named after this checkout, and REDIS_URL/.env are ignored in favour of TEST_REDIS_URL.
+"""
+
+import hashlib
+import os
 import socket
 from urllib.parse import urlsplit
 
@@ -9,6 +15,7 @@ from .base import BASE_DIR, env
 SECRET_KEY = "test-only-secret-key"
 DEBUG = False
 CI = env.bool("CI", default=False)
+CHECKOUT = hashlib.sha1(str(BASE_DIR).encode()).hexdigest()[:8]
 
 DEFAULT_TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/loyalty"
 
@@ -23,31 +30,31 @@ def _reachable(url: str, default_port: int) -> bool:
 
 
 # The suite runs on PostgreSQL: locks, constraints and concurrency only mean something there.
-# Locally, with no PostgreSQL listening, it falls back to SQLite and tests marked `postgres` skip;
-# under CI=true that fallback is refused (tests/conftest.py fails the run instead).
-_db_url = env.str("DATABASE_URL", default=DEFAULT_TEST_DATABASE_URL)
-DATABASE_IS_FALLBACK = not _db_url.startswith("sqlite") and not _reachable(_db_url, 5432) and not CI
+# Only when DATABASE_URL is not set and no local PostgreSQL listens does it fall back to SQLite
+# (tests marked `postgres` then skip); under CI=true tests/conftest.py refuses that fallback.
+_db_url = os.environ.get("DATABASE_URL") or DEFAULT_TEST_DATABASE_URL
+DATABASE_IS_FALLBACK = "DATABASE_URL" not in os.environ and not CI and not _reachable(_db_url, 5432)
 if DATABASE_IS_FALLBACK:
     _db_url = f"sqlite:///{BASE_DIR / 'test.sqlite3'}"
 DATABASES = {"default": env.db_url_config(_db_url)}
-DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_loyalty")}
+DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=f"test_loyalty_{CHECKOUT}")}
 
-# Redis backs the cache (allauth's rate limits live there) whenever it is configured and up.
-REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/15")
-REDIS_AVAILABLE = bool(REDIS_URL) and _reachable(REDIS_URL, 6379)
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_AVAILABLE = _reachable(REDIS_URL, 6379)
+CACHE_KEY_PREFIX = f"loyalty-test-{CHECKOUT}"
 if REDIS_AVAILABLE:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "loyalty-test",
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Tasks under test run in-process unless a test starts a real worker itself.
-CELERY_BROKER_URL = REDIS_URL or "memory://"
-CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_BROKER_URL = REDIS_URL if REDIS_AVAILABLE else "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL if REDIS_AVAILABLE else None
 CELERY_TASK_ALWAYS_EAGER = True
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -58,6 +65,5 @@ STORAGES = {
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 
-# Static files come straight from the app folders here (runserver and the live test server);
-# only production collects them into STATIC_ROOT for WhiteNoise.
+# Static files come straight from the app folders here (the live test server serves them).
 STATIC_ROOT = None
