@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from members.models import StaffProfile, Store, User
+from members.models import Member, StaffProfile, Store, User
 
 
 class StaffProfileInline(admin.StackedInline):
@@ -36,3 +36,13 @@ class StoreAdmin(admin.ModelAdmin):
     list_display = ["code", "name", "region", "city", "is_active"]
     list_filter = ["region", "is_active"]
     search_fields = ["code", "name", "city", "postal_code"]
+
+
+@admin.register(Member)
+class MemberAdmin(admin.ModelAdmin):
+    list_display = ["member_no", "__str__", "email", "phone", "region", "member_type", "home_store", "status"]
+    list_filter = ["status", "region", "member_type", "home_store", "accounts__program"]
+    list_select_related = ["home_store"]
+    search_fields = ["member_no", "first_name", "last_name", "company", "email", "phone"]
+    raw_id_fields = ["user"]
+    show_full_result_count = False

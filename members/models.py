@@ -98,3 +98,43 @@ class StaffProfile(models.Model):
 
     def __str__(self) -> str:
         return str(self.user)
+
+
+class Member(models.Model):
+    """A person or a firm's contact who belongs to loyalty programs (one Account per program)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+        CLOSED = "closed", _("Closed")
+        ANONYMISED = "anonymised", _("Anonymised")
+
+    member_no = models.CharField(_("member number"), max_length=32, unique=True)
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    last_name = models.CharField(_("last name"), max_length=100, blank=True)
+    company = models.CharField(_("company"), max_length=200, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    region = models.CharField(_("region"), max_length=80, blank=True)
+    member_type = models.CharField(
+        _("member type"), max_length=40, default="consumer", help_text=_("Trade, e.g. consumer, contractor, installer.")
+    )
+    language = models.CharField(_("preferred language"), max_length=8, default="en")
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    home_store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, null=True, blank=True, related_name="members", verbose_name=_("home store")
+    )
+    user = models.OneToOneField(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="member", verbose_name=_("sign-in")
+    )
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    enrolled_at = models.DateTimeField(_("enrolled at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+        indexes = [models.Index(Lower("email"), name="member_email_ci_idx"), models.Index(fields=["phone"])]
+
+    def __str__(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip() or self.company or self.email
+        return f"{name} ({self.member_no})"

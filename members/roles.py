@@ -19,27 +19,27 @@ class Role(models.TextChoices):
 # Roles that work on program staff pages (and must enrol a second factor first).
 STAFF_ROLES = frozenset({Role.PROGRAM_MANAGER, Role.ANALYST})
 
+_PROGRAM_CONFIG = ("program", "tier", "tierbenefit", "earnrule", "termsversion")
+_BOOKS = ("account", "ledgerentry", "purchase", "purchasereturn", "activity", "tierchange")
+_READ_EVERYTHING = frozenset(
+    {f"loyalty.view_{model}" for model in _PROGRAM_CONFIG + _BOOKS} | {"members.view_store", "members.view_member"}
+)
+
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.PROGRAM_MANAGER: frozenset(
-        {
-            "members.view_staff_pages",
-            "members.view_analytics",
-            "members.export_reports",
-            "members.view_store",
-            "members.add_store",
-            "members.change_store",
-            "members.view_staffprofile",
-        }
-    ),
+    Role.PROGRAM_MANAGER: _READ_EVERYTHING
+    | {f"loyalty.{action}_{model}" for model in _PROGRAM_CONFIG for action in ("add", "change", "delete")}
+    | {
+        "members.view_staff_pages",
+        "members.view_analytics",
+        "members.export_reports",
+        "members.add_store",
+        "members.change_store",
+        "members.view_staffprofile",
+        "loyalty.review_claims",
+        "loyalty.adjust_points",
+    },
     Role.STORE_CLERK: frozenset({"members.use_desk"}),
-    Role.ANALYST: frozenset(
-        {
-            "members.view_staff_pages",
-            "members.view_analytics",
-            "members.export_reports",
-            "members.view_store",
-        }
-    ),
+    Role.ANALYST: _READ_EVERYTHING | {"members.view_staff_pages", "members.view_analytics", "members.export_reports"},
 }
 
 

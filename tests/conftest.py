@@ -181,3 +181,82 @@ def save_screenshot(page, test_name: str, step: str) -> Path:
 def screenshot(request, page):
     """screenshot("step") saves tests/screenshots/<test>--<step>.png (git-ignored) and returns its path."""
     return lambda step: save_screenshot(page, request.node.name, step)
+
+
+# --- ledger -----------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After every test that used the database, and before its data is rolled back or flushed,
+    every ledger invariant must hold (DESIGN.md). `ledger_broken_on_purpose` opts a test out."""
+    uses_db = item.get_closest_marker("django_db") or {"db", "transactional_db"} & set(item.fixturenames)
+    if uses_db and not item.get_closest_marker("ledger_broken_on_purpose"):
+        from loyalty.selectors import ledger_breaches
+
+        breaches = ledger_breaches()
+        assert not breaches, "ledger invariants broken:\n" + "\n".join(map(str, breaches))
+    return (yield)
+
+
+# --- the points engine ------------------------------------------------------------------------
+
+
+TIER_LADDER = [  # rank, name, threshold, multiplier
+    (1, "Bronze", 0, "1"),
+    (2, "Silver", 1000, "1.25"),
+    (3, "Gold", 5000, "1.5"),
+    (4, "Platinum", 15000, "2"),
+]
+
+
+@pytest.fixture
+def program(db):
+    """A live program: Bronze/Silver/Gold/Platinum on qualifying points, 1 pt per EUR 1 on purchases."""
+    from decimal import Decimal
+
+    from tests.factories import EarnRuleFactory, ProgramFactory, TierFactory
+
+    program = ProgramFactory(name="Blue Rewards", slug="blue")
+    for rank, name, threshold, multiplier in TIER_LADDER:
+        TierFactory(program=program, rank=rank, name=name, threshold=threshold, earn_multiplier=Decimal(multiplier))
+    EarnRuleFactory(program=program, name="Base earning")
+    return program
+
+
+def tier(program, name):
+    return program.tiers.get(name=name)
+
+
+@pytest.fixture
+def enrol():
+    """enrol(program, **member fields) -> Account, through the real service."""
+    from loyalty import services
+    from tests.factories import MemberFactory
+
+    def _enrol(program, **member_fields):
+        return services.enrol(member=MemberFactory(**member_fields), program=program)
+
+    return _enrol
+
+
+@pytest.fixture
+def buy():
+    """buy(account, amount, **kwargs) -> EarnResult: a purchase through earn_for_purchase with fresh keys."""
+    import itertools
+
+    from django.utils import timezone
+
+    from loyalty import services
+
+    counter = itertools.count(1)
+
+    def _buy(account, amount, **kwargs):
+        n = next(counter)
+        kwargs.setdefault("occurred_at", timezone.now())
+        kwargs.setdefault("receipt_number", f"T{account.pk}-{n}")
+        kwargs.setdefault("idempotency_key", f"buy-{account.pk}-{n}")
+        kwargs.setdefault("currency", "EUR")
+        return services.earn_for_purchase(account=account, amount=amount, **kwargs)
+
+    return _buy

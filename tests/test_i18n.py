@@ -1,3 +1,7 @@
+import gettext
+import re
+from pathlib import Path
+
 import pytest
 from django.urls import reverse
 
@@ -25,15 +29,42 @@ def test_the_browser_language_is_used_when_nothing_was_chosen(client):
 @pytest.mark.parametrize("language", ["fr", "nl"])
 def test_every_string_of_ours_is_translated(language):
     """Our catalogues have no untranslated or fuzzy entries (allauth and Django ship their own)."""
-    from pathlib import Path
-
     po = (Path(__file__).parent.parent / "locale" / language / "LC_MESSAGES" / "django.po").read_text()
     entries = po.split("\n\n")[1:]
-    untranslated = [e for e in entries if 'msgstr ""' in e and e.rstrip().endswith('msgstr ""')]
-    fuzzy = [e for e in entries if "#, fuzzy" in e]
+    untranslated = [e for e in entries if re.search(r'^msgstr(\[\d\])? ""$(?!\n")', e, re.M)]
+    fuzzy = [e for e in entries if re.search(r"^#,.*\bfuzzy\b", e, re.M)]
 
     assert not untranslated, untranslated[:3]
     assert not fuzzy, fuzzy[:3]
+
+
+@pytest.mark.parametrize("language", ["fr", "nl"])
+def test_translations_keep_every_placeholder(language):
+    """A translation that drops or renames %(name)s would crash the page that formats it."""
+    mo = Path(__file__).parent.parent / "locale" / language / "LC_MESSAGES" / "django.mo"
+    with mo.open("rb") as compiled:
+        catalog = gettext.GNUTranslations(compiled)._catalog
+    placeholder = re.compile(r"%\((\w+)\)[sd]")
+    po = mo.with_suffix(".po").read_text()
+    plural_sources = {  # msgid -> msgid_plural
+        "".join(re.findall(r'"(.*)"', m.group(1))): "".join(re.findall(r'"(.*)"', m.group(2)))
+        for m in re.finditer(r'^msgid ((?:".*"\n)+)msgid_plural ((?:".*"\n)+)', po, re.M)
+    }
+    wrong = []
+    for key, translated in catalog.items():
+        source = key[0] if isinstance(key, tuple) else key
+        if not source:
+            continue  # the header
+        found = set(placeholder.findall(translated))
+        if isinstance(key, tuple):
+            # Any form may use the placeholders of the singular or plural source, and nothing else.
+            ok = found <= set(placeholder.findall(source + plural_sources[source]))
+        else:
+            ok = found == set(placeholder.findall(source))
+        if not ok:
+            wrong.append((source, translated))
+
+    assert not wrong, wrong[:3]
 
 
 @pytest.mark.parametrize(

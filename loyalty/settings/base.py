@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "import_export",
+    "simple_history",
     # Our apps, lowest layer first (see README, "Architecture").
     "loyalty.core",
     "members",
@@ -58,6 +59,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Records which user changed a program's configuration (django-simple-history).
+    "simple_history.middleware.HistoryRequestMiddleware",
     "members.middleware.StaffMFARequiredMiddleware",
 ]
 

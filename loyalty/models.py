@@ -1,0 +1,519 @@
+"""Programs, tiers, earning rules, accounts and the ledger.
+
+Only loyalty.services writes Account and LedgerEntry rows (see DESIGN.md, "The ledger").
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from members.models import Member, Store
+
+
+class Program(models.Model):
+    class Window(models.TextChoices):
+        ROLLING_12_MONTHS = "rolling_12m", _("Rolling 12 months")
+        CALENDAR_YEAR = "calendar_year", _("Calendar year")
+
+    class QualifyingBasis(models.TextChoices):
+        POINTS = "points", _("Qualifying points")
+        SPEND = "spend", _("Qualifying spend")
+
+    class DowngradeMode(models.TextChoices):
+        ONE_TIER = "one_tier", _("One tier down at a time")
+        TO_EARNED = "to_earned", _("Straight to the tier earned")
+
+    class ExpiryPolicy(models.TextChoices):
+        NEVER = "never", _("Points never expire")
+        MONTHS_AFTER_EARN = "months_after_earn", _("N months after they were earned")
+        END_OF_NTH_MONTH = "end_of_nth_month", _("At the end of the Nth month after they were earned")
+        INACTIVITY = "inactivity", _("All points after N months without activity")
+
+    class EnrolmentMode(models.TextChoices):
+        OPEN = "open", _("Open to everyone")
+        INVITATION = "invitation", _("By invitation only")
+        PILOT = "pilot", _("Pilot, capped number of members")
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        PILOT = "pilot", _("Pilot")
+        LIVE = "live", _("Live")
+        CLOSED = "closed", _("Closed")
+
+    name = models.CharField(_("name"), max_length=120)
+    slug = models.SlugField(_("slug"), max_length=60, unique=True)
+    points_name = models.CharField(_("name of the points"), max_length=40, default="points")
+    currency = models.CharField(
+        _("currency"),
+        max_length=3,
+        default="EUR",
+        validators=[RegexValidator(r"^[A-Z]{3}$", _("Use a code such as EUR."))],
+    )
+    point_value = models.DecimalField(
+        _("value of one point"),
+        max_digits=10,
+        decimal_places=4,
+        default=Decimal("0.01"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("In the program currency; used for the outstanding liability."),
+    )
+    qualification_window = models.CharField(
+        _("qualification window"), max_length=16, choices=Window.choices, default=Window.ROLLING_12_MONTHS
+    )
+    qualifying_basis = models.CharField(
+        _("tiers are earned with"), max_length=8, choices=QualifyingBasis.choices, default=QualifyingBasis.POINTS
+    )
+    downgrade_grace_months = models.PositiveSmallIntegerField(_("grace months before a downgrade"), default=0)
+    downgrade_mode = models.CharField(
+        _("downgrade"), max_length=12, choices=DowngradeMode.choices, default=DowngradeMode.ONE_TIER
+    )
+    expiry_policy = models.CharField(
+        _("points expiry"), max_length=20, choices=ExpiryPolicy.choices, default=ExpiryPolicy.NEVER
+    )
+    expiry_months = models.PositiveSmallIntegerField(_("expiry months (N)"), null=True, blank=True)
+    pending_days = models.PositiveSmallIntegerField(
+        _("pending days"), default=0, help_text=_("Return window: purchase points become available after these days.")
+    )
+    enrolment_mode = models.CharField(
+        _("enrolment"), max_length=12, choices=EnrolmentMode.choices, default=EnrolmentMode.OPEN
+    )
+    pilot_member_cap = models.PositiveIntegerField(_("pilot member cap"), null=True, blank=True)
+    welcome_bonus = models.PositiveIntegerField(_("welcome bonus (points)"), default=0)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.DRAFT)
+    stores = models.ManyToManyField(
+        Store, blank=True, related_name="programs", verbose_name=_("stores running the program")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    history = HistoricalRecords(m2m_fields=[stores])
+
+    class Meta:
+        verbose_name = _("program")
+        verbose_name_plural = _("programs")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expiry_policy="never") | Q(expiry_months__gte=1), name="program_expiry_months_set"
+            ),
+            models.CheckConstraint(
+                condition=~Q(enrolment_mode="pilot") | Q(pilot_member_cap__gte=1), name="program_pilot_cap_set"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TermsVersion(models.Model):
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="terms_versions")
+    version = models.CharField(_("version"), max_length=20)
+    text = models.TextField(_("text"))
+    effective_on = models.DateField(_("effective on"))
+    requires_reacceptance = models.BooleanField(_("members must accept again"), default=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("terms version")
+        verbose_name_plural = _("terms versions")
+        ordering = ["program", "-effective_on"]
+        constraints = [models.UniqueConstraint(fields=["program", "version"], name="terms_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.program} {self.version}"
+
+
+class Tier(models.Model):
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="tiers")
+    rank = models.PositiveSmallIntegerField(_("rank"))
+    name = models.CharField(_("name"), max_length=40)
+    threshold = models.PositiveIntegerField(
+        _("threshold"), help_text=_("Qualifying points (or spend, in whole currency units) within the window.")
+    )
+    earn_multiplier = models.DecimalField(_("earn multiplier"), max_digits=5, decimal_places=2, default=Decimal("1.00"))
+    colour = models.CharField(
+        _("colour"), max_length=7, default="#6b7280", validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$")]
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
+        ordering = ["program", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "rank"], name="tier_rank_unique"),
+            models.UniqueConstraint(fields=["program", "threshold"], name="tier_threshold_unique"),
+            models.UniqueConstraint(fields=["program", "name"], name="tier_name_unique"),
+            models.CheckConstraint(condition=Q(earn_multiplier__gt=0), name="tier_multiplier_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TierBenefit(models.Model):
+    tier = models.ForeignKey(Tier, on_delete=models.CASCADE, related_name="benefits")
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    text = models.CharField(_("benefit"), max_length=160)
+
+    class Meta:
+        verbose_name = _("tier benefit")
+        verbose_name_plural = _("tier benefits")
+        ordering = ["tier", "position", "pk"]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class ActivityType(models.TextChoices):
+    PURCHASE = "purchase", _("Purchase")
+    TRAINING_HOURS = "training_hours", _("Training hours")
+    CERTIFICATION = "certification", _("Certification")
+    REFERRAL = "referral", _("Referral")
+    REVIEW = "review", _("Review")
+    EVENT_ATTENDANCE = "event_attendance", _("Event attendance")
+    CHECK_IN = "check_in", _("Check-in")
+    ENROLMENT = "enrolment", _("Enrolment")
+    BIRTHDAY = "birthday", _("Birthday")
+    CUSTOM_CODE = "custom_code", _("Custom code")
+
+
+# Activities whose claims wait for staff approval (with evidence) before earning.
+EVIDENCE_ACTIVITY_TYPES = frozenset({ActivityType.TRAINING_HOURS, ActivityType.CERTIFICATION, ActivityType.REVIEW})
+
+
+class EarnRule(models.Model):
+    """Condition + benefit, in the shape of django-oscar's offers: who and what qualifies, and what it earns."""
+
+    class Calculation(models.TextChoices):
+        PER_CURRENCY_UNIT = "per_currency_unit", _("Points per currency unit spent")
+        PER_QUANTITY = "per_quantity", _("Points per unit of quantity (e.g. per training hour)")
+        FIXED = "fixed", _("Fixed points")
+
+    class Rounding(models.TextChoices):
+        DOWN = "down", _("Round down")
+        HALF_UP = "half_up", _("Round half up")
+        UP = "up", _("Round up")
+
+    class CapPeriod(models.TextChoices):
+        DAY = "day", _("per day")
+        WEEK = "week", _("per week")
+        MONTH = "month", _("per month")
+        YEAR = "year", _("per year")
+        EVER = "ever", _("ever")
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="earn_rules")
+    name = models.CharField(_("name"), max_length=120)
+    activity_type = models.CharField(_("activity"), max_length=20, choices=ActivityType.choices)
+    custom_code = models.SlugField(_("custom code"), max_length=40, blank=True)
+    # Benefit
+    calculation = models.CharField(_("calculation"), max_length=20, choices=Calculation.choices)
+    rate = models.DecimalField(
+        _("rate"),
+        max_digits=10,
+        decimal_places=4,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("Points per currency unit, per unit of quantity, or the fixed points."),
+    )
+    rounding = models.CharField(_("rounding"), max_length=8, choices=Rounding.choices, default=Rounding.DOWN)
+    apply_tier_multiplier = models.BooleanField(_("tier multipliers apply"), default=True)
+    qualifying = models.BooleanField(_("counts toward tiers"), default=True)
+    cap_points = models.PositiveIntegerField(_("cap (points)"), null=True, blank=True)
+    cap_period = models.CharField(_("cap period"), max_length=8, choices=CapPeriod.choices, blank=True)
+    stackable = models.BooleanField(
+        _("stackable"),
+        default=True,
+        help_text=_("Exclusive rules apply alone: the one with the highest priority wins."),
+    )
+    priority = models.SmallIntegerField(_("priority"), default=0)
+    requires_approval = models.BooleanField(_("claims need staff approval"), default=False)
+    # Conditions (empty means "any")
+    tiers = models.ManyToManyField(Tier, blank=True, related_name="+", verbose_name=_("tiers"))
+    stores = models.ManyToManyField(Store, blank=True, related_name="+", verbose_name=_("stores"))
+    regions = models.JSONField(_("regions"), default=list, blank=True)
+    member_types = models.JSONField(_("member types"), default=list, blank=True)
+    product_categories = models.JSONField(
+        _("product categories"), default=list, blank=True, help_text=_("Only purchase lines in these categories count.")
+    )
+    min_amount = models.DecimalField(_("minimum amount"), max_digits=12, decimal_places=2, null=True, blank=True)
+    valid_from = models.DateField(_("valid from"), null=True, blank=True)
+    valid_until = models.DateField(_("valid until (inclusive)"), null=True, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    history = HistoricalRecords(m2m_fields=[tiers, stores])
+
+    class Meta:
+        verbose_name = _("earning rule")
+        verbose_name_plural = _("earning rules")
+        ordering = ["program", "activity_type", "-priority", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(rate__gte=0), name="earnrule_rate_not_negative"),
+            models.CheckConstraint(
+                condition=(Q(cap_points__isnull=True) & Q(cap_period=""))
+                | (Q(cap_points__isnull=False) & ~Q(cap_period="")),
+                name="earnrule_cap_complete",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_from__isnull=True)
+                | Q(valid_until__isnull=True)
+                | Q(valid_until__gte=F("valid_from")),
+                name="earnrule_validity_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Account(models.Model):
+    """A member's account in one program. Its counters change only in loyalty.services, under a row lock."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="accounts")
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="accounts")
+    balance = models.BigIntegerField(_("balance"), default=0)
+    pending = models.BigIntegerField(_("pending points"), default=0)
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, related_name="accounts")
+    tier_since = models.DateTimeField(_("tier since"), null=True)
+    # The member keeps a tier above the entry tier by re-qualifying in [tier_window_start, tier_review_at).
+    tier_window_start = models.DateTimeField(_("tier window start"), null=True)
+    tier_review_at = models.DateTimeField(_("tier review"), null=True)
+    lifetime_earned = models.BigIntegerField(_("points earned"), default=0)
+    lifetime_redeemed = models.BigIntegerField(_("points redeemed"), default=0)
+    lifetime_expired = models.BigIntegerField(_("points expired"), default=0)
+    last_activity_at = models.DateTimeField(_("last activity"), null=True)
+    enrolled_at = models.DateTimeField(_("enrolled at"))
+    enrolled_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    enrolled_at_store = models.ForeignKey(Store, on_delete=models.SET_NULL, null=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
+        constraints = [
+            models.UniqueConstraint(fields=["member", "program"], name="account_member_program_unique"),
+            models.CheckConstraint(condition=Q(balance__gte=0), name="account_balance_not_negative"),
+            models.CheckConstraint(condition=Q(pending__gte=0), name="account_pending_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["program", "tier_review_at"]),
+            models.Index(fields=["program", "last_activity_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} / {self.program}"
+
+
+class Purchase(models.Model):
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="purchases")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="purchases")
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="purchases")
+    receipt_number = models.CharField(_("receipt number"), max_length=64)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3)
+    lines = models.JSONField(_("lines"), default=list, blank=True)
+    returned_amount = models.DecimalField(_("returned amount"), max_digits=12, decimal_places=2, default=Decimal("0"))
+    occurred_at = models.DateTimeField(_("purchased at"))
+    idempotency_key = models.CharField(max_length=128)
+    fingerprint = models.CharField(max_length=64)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("purchase")
+        verbose_name_plural = _("purchases")
+        constraints = [
+            models.UniqueConstraint(fields=["program", "idempotency_key"], name="purchase_idempotency_unique"),
+            models.UniqueConstraint(fields=["program", "store", "receipt_number"], name="purchase_receipt_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="purchase_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(returned_amount__gte=0) & Q(returned_amount__lte=F("amount")),
+                name="purchase_returned_le_amount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.receipt_number} ({self.amount} {self.currency})"
+
+
+class PurchaseReturn(models.Model):
+    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="returns")
+    amount = models.DecimalField(_("amount returned"), max_digits=12, decimal_places=2)
+    points_reversed = models.BigIntegerField(_("points reversed"), default=0)
+    points_shortfall = models.BigIntegerField(
+        _("points not recovered"), default=0, help_text=_("Points of the purchase already spent when it was returned.")
+    )
+    idempotency_key = models.CharField(max_length=128)
+    fingerprint = models.CharField(max_length=64)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("purchase return")
+        verbose_name_plural = _("purchase returns")
+        constraints = [
+            models.UniqueConstraint(fields=["purchase", "idempotency_key"], name="return_idempotency_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="return_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purchase.receipt_number} -{self.amount}"
+
+
+class Activity(models.Model):
+    """A non-spend activity (training, event, review, ...); a claim while it awaits staff approval."""
+
+    class Status(models.TextChoices):
+        PENDING_REVIEW = "pending_review", _("Awaiting approval")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="activities")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="activities")
+    activity_type = models.CharField(_("activity"), max_length=20, choices=ActivityType.choices)
+    code = models.SlugField(_("code"), max_length=40, blank=True)
+    quantity = models.DecimalField(_("quantity"), max_digits=8, decimal_places=2, default=Decimal("1"))
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    evidence = models.FileField(_("evidence"), upload_to="evidence/%Y/%m/", blank=True)
+    occurred_at = models.DateTimeField(_("took place at"))
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    rejection_reason = models.CharField(_("reason for rejection"), max_length=200, blank=True)
+    idempotency_key = models.CharField(max_length=128)
+    fingerprint = models.CharField(max_length=64)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("activity")
+        verbose_name_plural = _("activities")
+        permissions = [("review_claims", _("Can approve or reject members' claims"))]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "idempotency_key"], name="activity_idempotency_unique"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="activity_quantity_positive"),
+        ]
+        indexes = [models.Index(fields=["program", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_activity_type_display()} x{self.quantity}"
+
+
+class LedgerEntry(models.Model):
+    """One line of an account's statement. Append-only: only the lot bookkeeping (`remaining`,
+    `is_available`) of an existing entry ever changes."""
+
+    class Kind(models.TextChoices):
+        EARN = "earn", _("Earned")
+        REDEEM = "redeem", _("Redeemed")
+        EXPIRE = "expire", _("Expired")
+        ADJUST = "adjust", _("Adjustment")
+        REVERSE = "reverse", _("Reversal")
+        OPENING_BALANCE = "opening_balance", _("Opening balance")
+        MIGRATE = "migrate", _("Migration")
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    points = models.BigIntegerField(_("points"))
+    qualifying_points = models.BigIntegerField(_("qualifying points"), default=0)
+    # An entry with points > 0 is a lot: `remaining` is its unspent part, consumed soonest-expiring first.
+    remaining = models.BigIntegerField(_("remaining"), default=0)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    available_at = models.DateTimeField(_("available at"))
+    is_available = models.BooleanField(_("available"), default=True)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    reason = models.CharField(_("explanation"), max_length=300)
+    rule = models.ForeignKey(EarnRule, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, null=True, blank=True, related_name="entries")
+    activity = models.ForeignKey(Activity, on_delete=models.PROTECT, null=True, blank=True, related_name="entries")
+    reverses = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals")
+    # Sources in higher layers (a redemption, a campaign) are named generically to keep layers apart.
+    source_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    source_id = models.BigIntegerField(null=True, blank=True)
+    source = GenericForeignKey("source_type", "source_id")
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # NULL, not "": entries without a key must not collide in the unique index.
+    idempotency_key = models.CharField(max_length=160, null=True, blank=True)  # noqa: DJ001
+    fingerprint = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True, db_index=False)
+
+    class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        permissions = [("adjust_points", _("Can adjust a member's points"))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["program", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="ledger_idempotency_unique",
+            ),
+            # A return of points already spent may reverse qualifying points only.
+            models.CheckConstraint(condition=~Q(points=0) | ~Q(qualifying_points=0), name="ledger_entry_not_empty"),
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0) & (Q(remaining=0) | Q(remaining__lte=F("points"))),
+                name="ledger_remaining_within_lot",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "-occurred_at", "-id"], name="ledger_statement_idx"),
+            models.Index(
+                fields=["account", "expires_at", "id"], condition=Q(remaining__gt=0), name="ledger_live_lots_idx"
+            ),
+            models.Index(fields=["program", "expires_at"], condition=Q(remaining__gt=0), name="ledger_expiry_idx"),
+            models.Index(fields=["available_at"], condition=Q(is_available=False), name="ledger_pending_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.points:+d} {self.reason}"
+
+
+class LedgerAllocation(models.Model):
+    """Which lot a debit (redeem, expire, negative adjust or reversal) consumed, and how much."""
+
+    debit = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="allocations")
+    lot = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="consumed_by")
+    points = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(points__gt=0), name="allocation_points_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.points} from lot {self.lot_id} to {self.debit_id}"
+
+
+class TierChange(models.Model):
+    class Reason(models.TextChoices):
+        ENROLMENT = "enrolment", _("Enrolment")
+        UPGRADE = "upgrade", _("Upgrade")
+        DOWNGRADE = "downgrade", _("Downgrade at evaluation")
+        ADJUSTMENT = "adjustment", _("Staff adjustment")
+        IMPORT = "import", _("Import")
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tier_changes")
+    from_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, related_name="+")
+    to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=12, choices=Reason.choices)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier changes")
+        indexes = [models.Index(fields=["account", "-changed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.from_tier} -> {self.to_tier} ({self.reason})"

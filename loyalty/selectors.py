@@ -1,0 +1,252 @@
+"""Reads of the points engine. Each issues a fixed number of queries whatever the history length."""
+
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from loyalty import engine
+from loyalty.models import Account, EarnRule, LedgerEntry, Program, Purchase, Tier
+from members.models import Member, Store
+
+
+def account_statement(
+    *,
+    account: Account,
+    kinds: list[str] | None = None,
+    date_from: datetime.date | None = None,
+    date_to: datetime.date | None = None,
+) -> QuerySet[LedgerEntry]:
+    """The account's ledger, newest first, each line with its explanation; paginate it."""
+    entries = account.entries.all()
+    if kinds:
+        entries = entries.filter(kind__in=kinds)
+    if date_from:
+        entries = entries.filter(occurred_at__date__gte=date_from)
+    if date_to:
+        entries = entries.filter(occurred_at__date__lte=date_to)
+    return entries.select_related("store").order_by("-occurred_at", "-pk")
+
+
+@dataclass(frozen=True)
+class TierProgress:
+    tier: Tier | None
+    next_tier: Tier | None
+    qualifying: int | Decimal
+    missing: int | Decimal
+    percent: int
+    window_closes_at: datetime.datetime | None
+    kept_tier: Tier | None
+    """The tier the member will hold after the next review if nothing changes."""
+    review_at: datetime.datetime | None
+    basis: str
+
+
+def _qualifying(account: Account, start: datetime.datetime, end: datetime.datetime) -> int | Decimal:
+    if account.program.qualifying_basis == Program.QualifyingBasis.SPEND:
+        totals = Purchase.objects.filter(account=account, occurred_at__gte=start, occurred_at__lt=end).aggregate(
+            amount=Coalesce(Sum("amount"), Decimal("0")), returned=Coalesce(Sum("returned_amount"), Decimal("0"))
+        )
+        return totals["amount"] - totals["returned"]
+    return account.entries.filter(occurred_at__gte=start, occurred_at__lt=end).aggregate(
+        total=Coalesce(Sum("qualifying_points"), 0)
+    )["total"]
+
+
+def tier_progress(*, account: Account, as_of: datetime.datetime | None = None) -> TierProgress:
+    """Where the member stands: next tier, what is missing, by when, and what they keep if nothing changes."""
+    as_of = as_of or timezone.now()
+    program = account.program
+    tiers = sorted(program.tiers.all(), key=lambda tier: tier.rank)
+    start, end = engine.qualification_window(program, as_of)
+    qualifying = _qualifying(account, start, end)
+    current = next((tier for tier in tiers if tier.pk == account.tier_id), None)
+    higher = [tier for tier in tiers if current is None or tier.rank > current.rank]
+    next_tier = higher[0] if higher else None
+    if next_tier:
+        floor = current.threshold if current else 0
+        missing = max(next_tier.threshold - qualifying, 0)
+        span = next_tier.threshold - floor
+        percent = int(min(max((qualifying - floor) / span * 100, 0), 100)) if span else 100
+    else:
+        missing, percent = 0, 100
+    kept = current
+    if current is not None and account.tier_review_at is not None:
+        # As the review will judge it: what has been earned in the review window so far.
+        so_far = _qualifying(account, account.tier_window_start, min(as_of, account.tier_review_at) + engine.TICK)
+        earned = engine.tier_for(tiers, so_far)
+        if earned is None or earned.rank < current.rank:
+            if program.downgrade_mode == Program.DowngradeMode.ONE_TIER:
+                one_down = [tier for tier in tiers if tier.rank < current.rank][-1]
+                kept = max([one_down, earned] if earned else [one_down], key=lambda tier: tier.rank)
+            else:
+                kept = earned
+    window_closes = end if program.qualification_window == Program.Window.CALENDAR_YEAR else account.tier_review_at
+    return TierProgress(
+        tier=current,
+        next_tier=next_tier,
+        qualifying=qualifying,
+        missing=missing,
+        percent=percent,
+        window_closes_at=window_closes,
+        kept_tier=kept,
+        review_at=account.tier_review_at,
+        basis=program.qualifying_basis,
+    )
+
+
+def points_expiring_within(*, account: Account, days: int, as_of: datetime.datetime | None = None) -> list[dict]:
+    """Available points that lapse in the next `days` days, grouped by date: [{"date", "points"}]."""
+    as_of = as_of or timezone.now()
+    return list(
+        account.entries.filter(
+            remaining__gt=0,
+            is_available=True,
+            expires_at__gt=as_of,
+            expires_at__lte=as_of + datetime.timedelta(days=days),
+        )
+        .annotate(date=TruncDate("expires_at"))
+        .values("date")
+        .annotate(points=Sum("remaining"))
+        .order_by("date")
+    )
+
+
+def earn_rule_set(program: Program, activity_type: str) -> engine.RuleSet:
+    rules = list(
+        EarnRule.objects.filter(program=program, activity_type=activity_type, is_active=True).prefetch_related(
+            "tiers", "stores"
+        )
+    )
+    return engine.RuleSet(
+        rules=rules,
+        tier_ids={rule.pk: frozenset(t.pk for t in rule.tiers.all()) for rule in rules},
+        store_ids={rule.pk: frozenset(s.pk for s in rule.stores.all()) for rule in rules},
+    )
+
+
+def earned_in_cap_periods(account: Account, rule_set: engine.RuleSet, occurred_at: datetime.datetime) -> dict[int, int]:
+    """What each capped rule already awarded this account in the cap period of `occurred_at` (net of reversals)."""
+    earned = {}
+    for rule in rule_set.rules:
+        if rule.cap_points is None:
+            continue
+        start, end = engine.cap_window(rule, occurred_at)
+        window = Q(rule=rule) | Q(reverses__rule=rule)
+        if start is not None:
+            window &= Q(occurred_at__gte=start, occurred_at__lt=end)
+        earned[rule.pk] = account.entries.filter(window).aggregate(total=Sum("points"))["total"] or 0
+    return earned
+
+
+@dataclass(frozen=True)
+class EarnPreview:
+    points: int
+    awards: list[engine.Award]
+    tier: Tier | None
+
+    @property
+    def explanations(self) -> list[str]:
+        return [award.explanation for award in self.awards]
+
+
+def preview_earn(
+    *,
+    program: Program,
+    activity_type: str,
+    occurred_at: datetime.datetime | None = None,
+    account: Account | None = None,
+    member: Member | None = None,
+    tier: Tier | None = None,
+    region: str = "",
+    member_type: str = "",
+    store: Store | None = None,
+    amount: Decimal = Decimal("0"),
+    lines: list[dict] | tuple = (),
+    quantity: Decimal = Decimal("1"),
+    code: str = "",
+) -> EarnPreview:
+    """What an activity would earn, written nowhere: for a real account (caps included) or a profile."""
+    occurred_at = occurred_at or timezone.now()
+    if account is not None:
+        member, tier = account.member, account.tier
+    if member is not None:
+        region, member_type = member.region, member.member_type
+    ctx = engine.EarnContext(
+        program=program,
+        activity_type=activity_type,
+        occurred_at=occurred_at,
+        tier=tier,
+        region=region,
+        member_type=member_type,
+        store_id=store.pk if store else None,
+        amount=Decimal(amount),
+        lines=engine.parse_lines(lines),
+        quantity=Decimal(quantity),
+        code=code,
+    )
+    rule_set = earn_rule_set(program, activity_type)
+    caps = earned_in_cap_periods(account, rule_set, occurred_at) if account is not None else {}
+    awards = engine.compute_awards(ctx, rule_set, caps)
+    return EarnPreview(points=sum(award.points for award in awards), awards=awards, tier=tier)
+
+
+def active_rules(*, program: Program) -> QuerySet[EarnRule]:
+    return program.earn_rules.filter(is_active=True).prefetch_related("tiers", "stores")
+
+
+# --- ledger invariants ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Breach:
+    invariant: str
+    account_id: int | None
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"account {self.account_id}: " if self.account_id else ""
+        return f"[{self.invariant}] {where}{self.detail}"
+
+
+def ledger_breaches(*, program: Program | None = None, limit: int = 100) -> list[Breach]:
+    """Every breach of the ledger invariants in DESIGN.md (empty when the books are sound)."""
+    accounts = Account.objects.all()
+    entries = LedgerEntry.objects.all()
+    if program is not None:
+        accounts, entries = accounts.filter(program=program), entries.filter(program=program)
+    sums = accounts.annotate(
+        available=Coalesce(Sum("entries__points", filter=Q(entries__is_available=True)), 0),
+        not_available=Coalesce(Sum("entries__points", filter=Q(entries__is_available=False)), 0),
+        live_lots=Coalesce(Sum("entries__remaining", filter=Q(entries__is_available=True, entries__points__gt=0)), 0),
+    )
+    breaches = []
+    for account_id, balance, pending, available, not_available, live_lots in sums.filter(
+        ~Q(balance=F("available")) | ~Q(pending=F("not_available")) | ~Q(balance=F("live_lots")) | Q(balance__lt=0)
+    ).values_list("pk", "balance", "pending", "available", "not_available", "live_lots")[:limit]:
+        if balance != available:
+            breaches.append(Breach("balance = sum of available entries", account_id, f"{balance} != {available}"))
+        if pending != not_available:
+            breaches.append(Breach("pending = sum of pending entries", account_id, f"{pending} != {not_available}"))
+        if balance != live_lots:
+            breaches.append(
+                Breach("balance = sum of remaining over live lots", account_id, f"{balance} != {live_lots}")
+            )
+        if balance < 0:
+            breaches.append(Breach("balance >= 0", account_id, str(balance)))
+    for program_id, key, count in (
+        entries.filter(idempotency_key__isnull=False)
+        .values("program_id", "idempotency_key")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .values_list("program_id", "idempotency_key", "n")[:limit]
+    ):
+        breaches.append(Breach("one entry per idempotency key", None, f"program {program_id} key {key!r}: {count}"))
+    for entry_id, account_id, points, remaining in entries.filter(
+        Q(remaining__lt=0) | Q(points__lt=0, remaining__gt=0) | Q(points__gt=0, remaining__gt=F("points"))
+    ).values_list("pk", "account_id", "points", "remaining")[:limit]:
+        breaches.append(Breach("0 <= remaining <= points", account_id, f"entry {entry_id}: {remaining} of {points}"))
+    return breaches

@@ -1,0 +1,1304 @@
+"""The points engine's writes. Nothing else changes an Account or adds a LedgerEntry.
+
+Every function is keyword-only and one transaction. Money paths lock the account row first
+(`select_for_update`), so all writers of one account take turns; batch jobs lock the accounts of a
+chunk in id order. A retry with the same idempotency key returns the first result; the same key
+with different content is refused.
+"""
+
+import datetime
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Max, Min, Sum
+from django.db.models.expressions import RawSQL
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from loyalty import engine
+from loyalty.core.exceptions import ApplicationError
+from loyalty.models import (
+    Account,
+    Activity,
+    ActivityType,
+    LedgerAllocation,
+    LedgerEntry,
+    Program,
+    Purchase,
+    PurchaseReturn,
+    Tier,
+    TierChange,
+)
+from loyalty.selectors import earn_rule_set, earned_in_cap_periods
+from members.models import Member, Store
+
+MAX_PURCHASE_AMOUNT = Decimal(getattr(settings, "LOYALTY_MAX_PURCHASE_AMOUNT", "1000000"))
+MAX_ADJUSTMENT_POINTS = 10_000_000
+MAX_QUANTITY = Decimal("1000")
+# How far back a till may post (offline tills catch up); how far ahead its clock may run.
+MAX_BACKDATING = datetime.timedelta(days=366)
+CLOCK_SKEW = datetime.timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class EarnResult:
+    account: Account
+    entries: list[LedgerEntry]
+    purchase: Purchase | None = None
+    activity: Activity | None = None
+    upgraded_to: Tier | None = None
+    replayed: bool = False
+
+    @property
+    def points(self) -> int:
+        return sum(entry.points for entry in self.entries)
+
+    @property
+    def explanations(self) -> list[str]:
+        return [entry.reason for entry in self.entries]
+
+    @property
+    def awaiting_approval(self) -> bool:
+        return self.activity is not None and self.activity.status == Activity.Status.PENDING_REVIEW
+
+
+@dataclass(frozen=True)
+class ReturnResult:
+    purchase_return: PurchaseReturn
+    entries: list[LedgerEntry] = field(default_factory=list)
+    replayed: bool = False
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _fingerprint(**content) -> str:
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _require_key(idempotency_key: str) -> str:
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > 128:
+        raise ApplicationError(
+            _("An idempotency key of 1 to 128 characters is required, so that a retry never posts twice."),
+            code="idempotency_key_required",
+        )
+    return key
+
+
+def _key_reused() -> ApplicationError:
+    return ApplicationError(
+        _("This idempotency key was already used for a different request. Use a new key for a new request."),
+        code="idempotency_key_reused",
+    )
+
+
+def _previous(queryset, key: str, fingerprint: str):
+    """The operation already recorded under this idempotency key, if any; the same key with different
+    content is refused."""
+    existing = queryset.filter(idempotency_key=key).first()
+    if existing is not None and existing.fingerprint != fingerprint:
+        raise _key_reused()
+    return existing
+
+
+def _lock_account(account: Account) -> Account:
+    return (
+        Account.objects.select_for_update(of=("self",)).select_related("program", "member", "tier").get(pk=account.pk)
+    )
+
+
+def _check_can_earn(account: Account) -> None:
+    if account.program.status not in {Program.Status.LIVE, Program.Status.PILOT}:
+        raise ApplicationError(
+            _("The program “%(program)s” is not running, so it cannot award points.") % {"program": account.program},
+            code="program_not_running",
+        )
+    if account.member.status != Member.Status.ACTIVE:
+        raise ApplicationError(
+            _("Member %(member)s is %(status)s and cannot earn or spend points.")
+            % {"member": account.member.member_no, "status": account.member.get_status_display().lower()},
+            code="member_not_active",
+        )
+
+
+def _check_occurred_at(occurred_at: datetime.datetime) -> None:
+    if timezone.is_naive(occurred_at):
+        raise ApplicationError(_("Give the time with its time zone."), code="invalid", extra={"field": "occurred_at"})
+    now = timezone.now()
+    if occurred_at > now + CLOCK_SKEW:
+        raise ApplicationError(
+            _("The activity is dated in the future (%(when)s). Check the till's clock.") % {"when": occurred_at},
+            code="occurred_in_future",
+            extra={"field": "occurred_at"},
+        )
+    if occurred_at < now - MAX_BACKDATING:
+        raise ApplicationError(
+            _("The activity is more than a year old; ask program staff for a manual adjustment instead."),
+            code="occurred_too_long_ago",
+            extra={"field": "occurred_at"},
+        )
+
+
+def _money(value, *, field_name: str, label: str) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ApplicationError(
+            _("%(label)s must be a number, e.g. 49.90.") % {"label": label}, code="invalid", extra={"field": field_name}
+        ) from None
+    if not amount.is_finite() or amount <= 0:
+        raise ApplicationError(
+            _("%(label)s must be more than zero.") % {"label": label}, code="invalid", extra={"field": field_name}
+        )
+    if amount > MAX_PURCHASE_AMOUNT:
+        raise ApplicationError(
+            _("%(label)s of %(amount)s is more than the %(max)s a single receipt may carry; check the amount.")
+            % {"label": label, "amount": amount, "max": MAX_PURCHASE_AMOUNT},
+            code="amount_too_large",
+            extra={"field": field_name},
+        )
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ApplicationError(
+            _("%(label)s can have at most two decimals.") % {"label": label},
+            code="invalid",
+            extra={"field": field_name},
+        )
+    return amount
+
+
+def _context(account: Account, *, activity_type: str, occurred_at, store: Store | None, **facts) -> engine.EarnContext:
+    member = account.member
+    return engine.EarnContext(
+        program=account.program,
+        activity_type=activity_type,
+        occurred_at=occurred_at,
+        tier=account.tier,
+        region=member.region,
+        member_type=member.member_type,
+        store_id=store.pk if store else None,
+        **facts,
+    )
+
+
+def _post_lot(
+    account: Account,
+    *,
+    kind: str,
+    points: int,
+    qualifying_points: int,
+    reason: str,
+    occurred_at: datetime.datetime,
+    activity_type: str,
+    idempotency_key: str | None,
+    created_by=None,
+    store: Store | None = None,
+    **links,
+) -> LedgerEntry:
+    """Add points as a new lot (pending until the return window passes) and move the account's counters."""
+    program = account.program
+    available_at = engine.available_from(program, occurred_at, activity_type)
+    is_available = available_at <= timezone.now()
+    entry = LedgerEntry.objects.create(
+        program=program,
+        account=account,
+        kind=kind,
+        points=points,
+        qualifying_points=qualifying_points,
+        remaining=points,
+        expires_at=engine.lot_expiry(program, occurred_at),
+        available_at=available_at,
+        is_available=is_available,
+        occurred_at=occurred_at,
+        reason=reason,
+        idempotency_key=idempotency_key,
+        created_by=created_by,
+        store=store,
+        **links,
+    )
+    if is_available:
+        account.balance += points
+    else:
+        account.pending += points
+    account.lifetime_earned += points
+    return entry
+
+
+def _consume_lots(account: Account, debit: LedgerEntry, points: int, *, exclude_lot: int | None = None) -> None:
+    """Spend `points` from the account's available lots, soonest-expiring first, and record the allocations."""
+    lots = (
+        account.entries.filter(remaining__gt=0, is_available=True)
+        .exclude(pk=exclude_lot)
+        .order_by(F("expires_at").asc(nulls_last=True), "pk")
+        .select_for_update()
+    )
+    left = points
+    touched, allocations = [], []
+    for lot in lots.iterator(chunk_size=100):
+        take = min(lot.remaining, left)
+        lot.remaining -= take
+        left -= take
+        touched.append(lot)
+        allocations.append(LedgerAllocation(debit=debit, lot=lot, points=take))
+        if left == 0:
+            break
+    if left:
+        # The balance check before us makes this unreachable unless the ledger is already broken.
+        raise ApplicationError(
+            _("The account's points lots do not cover its balance; run check_ledger."), code="ledger_broken"
+        )
+    LedgerEntry.objects.bulk_update(touched, ["remaining"])
+    LedgerAllocation.objects.bulk_create(allocations)
+
+
+def _touch(account: Account, occurred_at: datetime.datetime) -> None:
+    if account.last_activity_at is None or occurred_at > account.last_activity_at:
+        account.last_activity_at = occurred_at
+
+
+def _qualifying_total(account: Account, start: datetime.datetime, end: datetime.datetime) -> int | Decimal:
+    if account.program.qualifying_basis == Program.QualifyingBasis.SPEND:
+        spent = account.purchases.filter(occurred_at__gte=start, occurred_at__lt=end).aggregate(
+            amount=Sum("amount"), returned=Sum("returned_amount")
+        )
+        return (spent["amount"] or Decimal("0")) - (spent["returned"] or Decimal("0"))
+    return (
+        account.entries.filter(occurred_at__gte=start, occurred_at__lt=end).aggregate(total=Sum("qualifying_points"))[
+            "total"
+        ]
+        or 0
+    )
+
+
+def _set_tier(account: Account, tier: Tier, *, reason: str, at: datetime.datetime, entry_tier: Tier) -> None:
+    TierChange.objects.create(account=account, from_tier=account.tier, to_tier=tier, reason=reason, changed_at=at)
+    account.tier = tier
+    account.tier_since = at
+    if tier.pk == entry_tier.pk:
+        account.tier_window_start = account.tier_review_at = None
+    else:
+        account.tier_window_start, account.tier_review_at = engine.tier_review_window(account.program, at)
+
+
+def _entry_tier(program: Program) -> Tier:
+    tier = program.tiers.order_by("rank").first()
+    if tier is None or tier.threshold != 0:
+        raise ApplicationError(
+            _("The program “%(program)s” has no entry tier at threshold 0; add one before enrolling members.")
+            % {"program": program},
+            code="program_has_no_entry_tier",
+        )
+    return tier
+
+
+def _upgrade_if_earned(account: Account, at: datetime.datetime) -> Tier | None:
+    """Upgrades happen at once when a threshold is crossed (downgrades wait for evaluate_tiers)."""
+    tiers = list(account.program.tiers.all())
+    start, end = engine.qualification_window(account.program, at)
+    earned = engine.tier_for(tiers, _qualifying_total(account, start, end))
+    if earned is None or (account.tier is not None and earned.rank <= account.tier.rank):
+        return None
+    _set_tier(account, earned, reason=TierChange.Reason.UPGRADE, at=at, entry_tier=min(tiers, key=lambda t: t.rank))
+    return earned
+
+
+def _save_account(account: Account) -> None:
+    account.save(
+        update_fields=[
+            "balance",
+            "pending",
+            "tier",
+            "tier_since",
+            "tier_window_start",
+            "tier_review_at",
+            "lifetime_earned",
+            "lifetime_redeemed",
+            "lifetime_expired",
+            "last_activity_at",
+        ]
+    )
+
+
+def _post_awards(
+    account: Account, awards: list[engine.Award], *, key: str, occurred_at, activity_type, store, created_by, **links
+):
+    with translation.override(account.member.language or settings.LANGUAGE_CODE):
+        return [
+            _post_lot(
+                account,
+                kind=LedgerEntry.Kind.EARN,
+                points=award.points,
+                qualifying_points=award.qualifying_points,
+                reason=award.explanation,
+                occurred_at=occurred_at,
+                activity_type=activity_type,
+                idempotency_key=f"{key}#rule-{award.rule.pk}",
+                created_by=created_by,
+                store=store,
+                rule=award.rule,
+                **links,
+            )
+            for award in awards
+        ]
+
+
+def _awards(account: Account, ctx: engine.EarnContext) -> list[engine.Award]:
+    rule_set = earn_rule_set(account.program, ctx.activity_type)
+    with translation.override(account.member.language or settings.LANGUAGE_CODE):
+        return engine.compute_awards(ctx, rule_set, earned_in_cap_periods(account, rule_set, ctx.occurred_at))
+
+
+# --- enrolment ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def enrol(
+    *,
+    member: Member,
+    program: Program,
+    enrolled_by=None,
+    store: Store | None = None,
+    invited: bool = False,
+    at: datetime.datetime | None = None,
+) -> Account:
+    """Open the member's account in the program at the entry tier, with the welcome bonus. Enrolling twice
+    returns the existing account."""
+    at = at or timezone.now()
+    existing = Account.objects.filter(member=member, program=program).first()
+    if existing:
+        return existing
+    program = Program.objects.select_for_update().get(pk=program.pk)  # serialises the pilot cap check
+    if program.status not in {Program.Status.LIVE, Program.Status.PILOT}:
+        raise ApplicationError(
+            _("The program “%(program)s” is not open for enrolment.") % {"program": program}, code="program_not_open"
+        )
+    if program.enrolment_mode == Program.EnrolmentMode.INVITATION and not invited:
+        raise ApplicationError(
+            _("The program “%(program)s” enrols by invitation only.") % {"program": program}, code="invitation_required"
+        )
+    if program.enrolment_mode == Program.EnrolmentMode.PILOT and program.accounts.count() >= program.pilot_member_cap:
+        raise ApplicationError(
+            _("The pilot of “%(program)s” is full (%(cap)s members).")
+            % {"program": program, "cap": program.pilot_member_cap},
+            code="pilot_full",
+        )
+    if member.status != Member.Status.ACTIVE:
+        raise ApplicationError(_("Only active members can be enrolled."), code="member_not_active")
+    entry_tier = _entry_tier(program)
+    account = Account.objects.create(
+        member=member,
+        program=program,
+        tier=entry_tier,
+        tier_since=at,
+        enrolled_at=at,
+        last_activity_at=at,
+        enrolled_by=enrolled_by,
+        enrolled_at_store=store,
+    )
+    TierChange.objects.create(
+        account=account, from_tier=None, to_tier=entry_tier, reason=TierChange.Reason.ENROLMENT, changed_at=at
+    )
+    account.program = program
+    if program.welcome_bonus:
+        with translation.override(member.language or settings.LANGUAGE_CODE):
+            reason = _("%(points)s pts: welcome bonus") % {"points": program.welcome_bonus}
+        _post_lot(
+            account,
+            kind=LedgerEntry.Kind.EARN,
+            points=program.welcome_bonus,
+            qualifying_points=0,
+            reason=reason,
+            occurred_at=at,
+            activity_type=ActivityType.ENROLMENT,
+            idempotency_key=f"welcome:{account.pk}",
+            created_by=enrolled_by,
+            store=store,
+        )
+    awards = _awards(account, _context(account, activity_type=ActivityType.ENROLMENT, occurred_at=at, store=store))
+    _post_awards(
+        account,
+        awards,
+        key=f"enrolment:{account.pk}",
+        occurred_at=at,
+        activity_type=ActivityType.ENROLMENT,
+        store=store,
+        created_by=enrolled_by,
+    )
+    _upgrade_if_earned(account, at)
+    _save_account(account)
+    return account
+
+
+# --- earning ----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def earn_for_purchase(
+    *,
+    account: Account,
+    amount,
+    currency: str,
+    receipt_number: str,
+    occurred_at: datetime.datetime,
+    idempotency_key: str,
+    store: Store | None = None,
+    lines: list[dict] | tuple = (),
+    created_by=None,
+) -> EarnResult:
+    key = _require_key(idempotency_key)
+    amount = _money(amount, field_name="amount", label=_("The amount"))
+    receipt_number = (receipt_number or "").strip()
+    if not receipt_number or len(receipt_number) > 64:
+        raise ApplicationError(
+            _("Give the receipt number (1 to 64 characters)."), code="invalid", extra={"field": "receipt_number"}
+        )
+    _check_occurred_at(occurred_at)
+    try:
+        parsed_lines = engine.parse_lines(lines)
+    except (KeyError, TypeError, InvalidOperation, ValueError):
+        raise ApplicationError(
+            _('Each purchase line needs a category and an amount, e.g. {"category": "PAINT", "amount": "20.00"}.'),
+            code="invalid",
+            extra={"field": "lines"},
+        ) from None
+    if any(line.amount < 0 for line in parsed_lines) or sum(line.amount for line in parsed_lines) > amount:
+        raise ApplicationError(
+            _("The purchase lines add up to more than the amount, or one is negative."),
+            code="invalid",
+            extra={"field": "lines"},
+        )
+    fingerprint = _fingerprint(
+        account=account.pk,
+        amount=amount,
+        currency=currency,
+        receipt=receipt_number,
+        at=occurred_at.isoformat(),
+        store=store.pk if store else None,
+        lines=[(line.category, line.amount) for line in parsed_lines],
+    )
+
+    account = _lock_account(account)
+    program = account.program
+    existing = _previous(Purchase.objects.filter(program=program), key, fingerprint)
+    if existing:
+        return EarnResult(
+            account=account, entries=list(existing.entries.order_by("pk")), purchase=existing, replayed=True
+        )
+    _check_can_earn(account)
+    if currency != program.currency:
+        raise ApplicationError(
+            _("The program counts in %(expected)s; this purchase is in %(given)s.")
+            % {"expected": program.currency, "given": currency},
+            code="currency_mismatch",
+            extra={"field": "currency"},
+        )
+    duplicate = Purchase.objects.filter(program=program, store=store, receipt_number=receipt_number).first()
+    if duplicate:
+        raise ApplicationError(
+            _("Receipt %(receipt)s was already posted by this store on %(when)s; it earns only once.")
+            % {"receipt": receipt_number, "when": timezone.localtime(duplicate.created_at).strftime("%Y-%m-%d %H:%M")},
+            code="duplicate_receipt",
+        )
+
+    purchase = Purchase.objects.create(
+        program=program,
+        account=account,
+        store=store,
+        receipt_number=receipt_number,
+        amount=amount,
+        currency=currency,
+        lines=[{"category": line.category, "amount": str(line.amount)} for line in parsed_lines],
+        occurred_at=occurred_at,
+        idempotency_key=key,
+        fingerprint=fingerprint,
+        created_by=created_by,
+    )
+    ctx = _context(
+        account,
+        activity_type=ActivityType.PURCHASE,
+        occurred_at=occurred_at,
+        store=store,
+        amount=amount,
+        lines=parsed_lines,
+    )
+    entries = _post_awards(
+        account,
+        _awards(account, ctx),
+        key=key,
+        occurred_at=occurred_at,
+        activity_type=ActivityType.PURCHASE,
+        store=store,
+        created_by=created_by,
+        purchase=purchase,
+    )
+    _touch(account, occurred_at)
+    upgraded = _upgrade_if_earned(account, timezone.now())
+    _save_account(account)
+    return EarnResult(account=account, entries=entries, purchase=purchase, upgraded_to=upgraded)
+
+
+@transaction.atomic
+def earn_for_activity(
+    *,
+    account: Account,
+    activity_type: str,
+    occurred_at: datetime.datetime,
+    idempotency_key: str,
+    quantity=1,
+    code: str = "",
+    description: str = "",
+    evidence=None,
+    store: Store | None = None,
+    created_by=None,
+) -> EarnResult:
+    """Record a non-spend activity. Types whose rules need approval become a claim for staff instead."""
+    key = _require_key(idempotency_key)
+    if activity_type not in ActivityType.values or activity_type in {ActivityType.PURCHASE, ActivityType.ENROLMENT}:
+        allowed = ", ".join(t for t in ActivityType.values if t not in {ActivityType.PURCHASE, ActivityType.ENROLMENT})
+        raise ApplicationError(
+            _("Unknown activity type “%(type)s”. Use one of: %(allowed)s.")
+            % {"type": activity_type, "allowed": allowed},
+            code="unknown_activity_type",
+            extra={"field": "activity_type"},
+        )
+    try:
+        quantity = Decimal(str(quantity))
+    except (InvalidOperation, ValueError):
+        quantity = Decimal("-1")
+    if not quantity.is_finite() or quantity <= 0 or quantity > MAX_QUANTITY:
+        raise ApplicationError(
+            _("The quantity must be a number between 0 and %(max)s (e.g. 2.5 training hours).") % {"max": MAX_QUANTITY},
+            code="invalid",
+            extra={"field": "quantity"},
+        )
+    if activity_type == ActivityType.CUSTOM_CODE and not code:
+        raise ApplicationError(_("A custom-code activity needs its code."), code="invalid", extra={"field": "code"})
+    _check_occurred_at(occurred_at)
+    fingerprint = _fingerprint(
+        account=account.pk, type=activity_type, quantity=quantity, code=code, at=occurred_at.isoformat()
+    )
+
+    account = _lock_account(account)
+    program = account.program
+    existing = _previous(Activity.objects.filter(program=program), key, fingerprint)
+    if existing:
+        return EarnResult(
+            account=account, entries=list(existing.entries.order_by("pk")), activity=existing, replayed=True
+        )
+    _check_can_earn(account)
+    rule_set = earn_rule_set(program, activity_type)
+    ctx = _context(
+        account, activity_type=activity_type, occurred_at=occurred_at, store=store, quantity=quantity, code=code
+    )
+    needs_approval = any(rule.requires_approval and engine.rule_matches(rule, ctx, rule_set) for rule in rule_set.rules)
+    activity = Activity.objects.create(
+        program=program,
+        account=account,
+        activity_type=activity_type,
+        code=code,
+        quantity=quantity,
+        description=description[:200],
+        evidence=evidence or "",
+        occurred_at=occurred_at,
+        store=store,
+        status=Activity.Status.PENDING_REVIEW if needs_approval else Activity.Status.APPROVED,
+        idempotency_key=key,
+        fingerprint=fingerprint,
+        created_by=created_by,
+    )
+    if needs_approval:
+        return EarnResult(account=account, entries=[], activity=activity)
+    return _earn_activity(account, activity, created_by=created_by)
+
+
+def _earn_activity(account: Account, activity: Activity, *, created_by) -> EarnResult:
+    ctx = _context(
+        account,
+        activity_type=activity.activity_type,
+        occurred_at=activity.occurred_at,
+        store=activity.store,
+        quantity=activity.quantity,
+        code=activity.code,
+    )
+    entries = _post_awards(
+        account,
+        _awards(account, ctx),
+        key=f"activity:{activity.pk}",
+        occurred_at=activity.occurred_at,
+        activity_type=activity.activity_type,
+        store=activity.store,
+        created_by=created_by,
+        activity=activity,
+    )
+    _touch(account, activity.occurred_at)
+    upgraded = _upgrade_if_earned(account, timezone.now())
+    _save_account(account)
+    return EarnResult(account=account, entries=entries, activity=activity, upgraded_to=upgraded)
+
+
+@transaction.atomic
+def activity_approve(*, activity: Activity, reviewed_by) -> EarnResult:
+    account = _lock_account(activity.account)
+    activity = Activity.objects.select_for_update().get(pk=activity.pk)
+    if activity.status == Activity.Status.APPROVED:
+        return EarnResult(
+            account=account, entries=list(activity.entries.order_by("pk")), activity=activity, replayed=True
+        )
+    if activity.status != Activity.Status.PENDING_REVIEW:
+        raise ApplicationError(_("This claim was already rejected."), code="claim_already_reviewed")
+    _check_can_earn(account)
+    activity.status = Activity.Status.APPROVED
+    activity.reviewed_by, activity.reviewed_at = reviewed_by, timezone.now()
+    activity.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+    return _earn_activity(account, activity, created_by=reviewed_by)
+
+
+@transaction.atomic
+def activity_reject(*, activity: Activity, reviewed_by, reason: str) -> Activity:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError(_("Say why the claim is rejected: the member reads it."), code="reason_required")
+    activity = Activity.objects.select_for_update().get(pk=activity.pk)
+    if activity.status != Activity.Status.PENDING_REVIEW:
+        raise ApplicationError(_("This claim was already reviewed."), code="claim_already_reviewed")
+    activity.status = Activity.Status.REJECTED
+    activity.reviewed_by, activity.reviewed_at, activity.rejection_reason = reviewed_by, timezone.now(), reason[:200]
+    activity.save(update_fields=["status", "reviewed_by", "reviewed_at", "rejection_reason"])
+    return activity
+
+
+# --- returns ------------------------------------------------------------------------------------------
+
+
+def _share(total: int, numerator: Decimal, denominator: Decimal) -> int:
+    return int((Decimal(total) * numerator / denominator).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+@transaction.atomic
+def reverse_purchase(*, purchase: Purchase, amount, idempotency_key: str, created_by=None) -> ReturnResult:
+    """A return takes back points in proportion to the amount returned. Points of the purchase already
+    spent are taken from the member's other points down to a zero balance; the rest is recorded as a
+    shortfall, never as a negative balance."""
+    key = _require_key(idempotency_key)
+    amount = _money(amount, field_name="amount", label=_("The returned amount"))
+    fingerprint = _fingerprint(purchase=purchase.pk, amount=amount)
+    account = _lock_account(purchase.account)
+    purchase = Purchase.objects.get(pk=purchase.pk)  # re-read under the account lock
+    existing = _previous(purchase.returns.all(), key, fingerprint)
+    if existing:
+        return ReturnResult(purchase_return=existing, entries=list(existing_entries(existing)), replayed=True)
+    returnable = purchase.amount - purchase.returned_amount
+    if amount > returnable:
+        raise ApplicationError(
+            _("Only %(returnable)s %(currency)s of this purchase can still be returned.")
+            % {"returnable": returnable, "currency": purchase.currency},
+            code="return_exceeds_purchase",
+            extra={"field": "amount"},
+        )
+    returned_after = purchase.returned_amount + amount
+    purchase_return = PurchaseReturn.objects.create(
+        purchase=purchase, amount=amount, idempotency_key=key, fingerprint=fingerprint, created_by=created_by
+    )
+    entries, reversed_total, shortfall_total = [], 0, 0
+    now = timezone.now()
+    with translation.override(account.member.language or settings.LANGUAGE_CODE):
+        for lot in purchase.entries.filter(kind=LedgerEntry.Kind.EARN).select_for_update().order_by("pk"):
+            # Share of the total returned so far minus the share before this return: partial returns add
+            # up exactly to the whole lot, whatever the rounding.
+            owed = _share(lot.points, returned_after, purchase.amount) - _share(
+                lot.points, purchase.returned_amount, purchase.amount
+            )
+            owed_qualifying = _share(lot.qualifying_points, returned_after, purchase.amount) - _share(
+                lot.qualifying_points, purchase.returned_amount, purchase.amount
+            )
+            from_lot = min(lot.remaining, owed)
+            from_others = 0
+            if lot.is_available:
+                from_others = min(owed - from_lot, account.balance - from_lot)
+            shortfall = owed - from_lot - from_others
+            taken = from_lot + from_others
+            if taken == 0 and owed_qualifying == 0:
+                shortfall_total += shortfall
+                continue
+            reason = _("%(points)s pts: return of %(currency)s %(amount)s on receipt %(receipt)s") % {
+                "points": -taken,
+                "currency": purchase.currency,
+                "amount": amount,
+                "receipt": purchase.receipt_number,
+            }
+            if shortfall:
+                reason += " " + _("(%(shortfall)s pts were already spent and could not be taken back)") % {
+                    "shortfall": shortfall
+                }
+            entry = LedgerEntry.objects.create(
+                program=account.program,
+                account=account,
+                kind=LedgerEntry.Kind.REVERSE,
+                points=-taken,
+                qualifying_points=-owed_qualifying,
+                remaining=0,
+                expires_at=None,
+                available_at=lot.available_at,
+                is_available=lot.is_available,
+                occurred_at=now,
+                reason=reason[:300],
+                reverses=lot,
+                purchase=purchase,
+                idempotency_key=f"return:{purchase_return.pk}#lot-{lot.pk}",
+                created_by=created_by,
+                store=purchase.store,
+            )
+            if from_lot:
+                lot.remaining -= from_lot
+                lot.save(update_fields=["remaining"])
+                LedgerAllocation.objects.create(debit=entry, lot=lot, points=from_lot)
+            if from_others:
+                _consume_lots(account, entry, from_others, exclude_lot=lot.pk)
+            if lot.is_available:
+                account.balance -= taken
+            else:
+                account.pending -= taken
+            entries.append(entry)
+            reversed_total += taken
+            shortfall_total += shortfall
+    purchase.returned_amount = returned_after
+    purchase.save(update_fields=["returned_amount"])
+    purchase_return.points_reversed, purchase_return.points_shortfall = reversed_total, shortfall_total
+    purchase_return.save(update_fields=["points_reversed", "points_shortfall"])
+    _save_account(account)
+    return ReturnResult(purchase_return=purchase_return, entries=entries)
+
+
+def existing_entries(purchase_return: PurchaseReturn):
+    return LedgerEntry.objects.filter(
+        program=purchase_return.purchase.program, idempotency_key__startswith=f"return:{purchase_return.pk}#"
+    ).order_by("pk")
+
+
+# --- spending and corrections -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def spend(
+    *,
+    account: Account,
+    points: int,
+    reason: str,
+    idempotency_key: str,
+    source=None,
+    store: Store | None = None,
+    created_by=None,
+) -> LedgerEntry:
+    """Take points from the balance (a redemption): soonest-expiring lots first, never below zero."""
+    key = _require_key(idempotency_key)
+    if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
+        raise ApplicationError(
+            _("Points to spend must be a whole number above zero."), code="invalid", extra={"field": "points"}
+        )
+    fingerprint = _fingerprint(account=account.pk, points=points, reason=reason)
+    account = _lock_account(account)
+    existing = _previous(LedgerEntry.objects.filter(program=account.program), key, fingerprint)
+    if existing:
+        return existing
+    _check_can_earn(account)
+    if account.balance < points:
+        raise ApplicationError(
+            _("Not enough points: %(needed)s needed, %(balance)s available.")
+            % {"needed": points, "balance": account.balance},
+            code="insufficient_points",
+            extra={"needed": points, "balance": account.balance},
+        )
+    now = timezone.now()
+    entry = LedgerEntry.objects.create(
+        program=account.program,
+        account=account,
+        kind=LedgerEntry.Kind.REDEEM,
+        points=-points,
+        remaining=0,
+        available_at=now,
+        is_available=True,
+        occurred_at=now,
+        reason=reason[:300],
+        idempotency_key=key,
+        fingerprint=fingerprint,
+        created_by=created_by,
+        store=store,
+        source=source,
+    )
+    _consume_lots(account, entry, points)
+    account.balance -= points
+    account.lifetime_redeemed += points
+    _touch(account, now)
+    _save_account(account)
+    return entry
+
+
+@transaction.atomic
+def refund(*, entry: LedgerEntry, reason: str, created_by=None) -> LedgerEntry:
+    """Give back the points of a redemption (a cancelled reward), once, to the very lots they came from."""
+    if entry.kind != LedgerEntry.Kind.REDEEM:
+        raise ApplicationError(_("Only a redemption can be refunded."), code="invalid")
+    account = _lock_account(entry.account)
+    existing = entry.reversals.first()
+    if existing:
+        return existing
+    now = timezone.now()
+    refund_entry = LedgerEntry.objects.create(
+        program=account.program,
+        account=account,
+        kind=LedgerEntry.Kind.REVERSE,
+        points=-entry.points,
+        remaining=0,
+        available_at=now,
+        is_available=True,
+        occurred_at=now,
+        reason=reason[:300],
+        reverses=entry,
+        idempotency_key=f"refund:{entry.pk}",
+        created_by=created_by,
+        source_type=entry.source_type,
+        source_id=entry.source_id,
+    )
+    given_back = dict(entry.allocations.values_list("lot_id", "points"))
+    lots = list(LedgerEntry.objects.select_for_update().filter(pk__in=given_back).order_by("pk"))
+    for lot in lots:
+        # A lot that lapsed meanwhile gets its points back too, and they lapse again at the next expiry run.
+        lot.remaining += given_back[lot.pk]
+    LedgerEntry.objects.bulk_update(lots, ["remaining"])
+    account.balance += -entry.points
+    account.lifetime_redeemed -= -entry.points
+    _save_account(account)
+    return refund_entry
+
+
+@transaction.atomic
+def adjust(
+    *,
+    account: Account,
+    points: int,
+    reason: str,
+    created_by,
+    idempotency_key: str | None = None,
+    qualifying: bool = False,
+) -> LedgerEntry:
+    """A staff correction. A reason is mandatory; a debit can never take the balance below zero."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError(
+            _("Give a reason for the adjustment: the member reads it on their statement."),
+            code="reason_required",
+            extra={"field": "reason"},
+        )
+    if not isinstance(points, int) or isinstance(points, bool) or points == 0 or abs(points) > MAX_ADJUSTMENT_POINTS:
+        raise ApplicationError(
+            _("Adjust by a whole number of points other than zero, at most %(max)s either way.")
+            % {"max": MAX_ADJUSTMENT_POINTS},
+            code="invalid",
+            extra={"field": "points"},
+        )
+    key = idempotency_key.strip() if idempotency_key else None
+    fingerprint = _fingerprint(account=account.pk, points=points, reason=reason, qualifying=qualifying)
+    account = _lock_account(account)
+    if key and (existing := _previous(LedgerEntry.objects.filter(program=account.program), key, fingerprint)):
+        return existing
+    now = timezone.now()
+    if points > 0:
+        entry = _post_lot(
+            account,
+            kind=LedgerEntry.Kind.ADJUST,
+            points=points,
+            qualifying_points=points if qualifying else 0,
+            reason=reason[:300],
+            occurred_at=now,
+            activity_type="adjustment",
+            idempotency_key=key,
+            created_by=created_by,
+        )
+        entry.fingerprint = fingerprint
+        entry.save(update_fields=["fingerprint"])
+        if qualifying:
+            _upgrade_if_earned(account, now)
+    else:
+        if account.balance < -points:
+            raise ApplicationError(
+                _("This would take the balance below zero: %(balance)s points available.")
+                % {"balance": account.balance},
+                code="insufficient_points",
+                extra={"field": "points"},
+            )
+        entry = LedgerEntry.objects.create(
+            program=account.program,
+            account=account,
+            kind=LedgerEntry.Kind.ADJUST,
+            points=points,
+            qualifying_points=points if qualifying else 0,
+            remaining=0,
+            available_at=now,
+            is_available=True,
+            occurred_at=now,
+            reason=reason[:300],
+            idempotency_key=key,
+            fingerprint=fingerprint,
+            created_by=created_by,
+        )
+        _consume_lots(account, entry, -points)
+        account.balance += points
+    _save_account(account)
+    return entry
+
+
+# --- batch jobs: set-based SQL, in chunks of accounts, each chunk one transaction ---------------------
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    rows: int = 0
+    points: int = 0
+
+    def __add__(self, other: "BatchResult") -> "BatchResult":
+        return BatchResult(rows=self.rows + other.rows, points=self.points + other.points)
+
+
+ENTRY = LedgerEntry._meta.db_table
+ACCOUNT = Account._meta.db_table
+MEMBER = Member._meta.db_table
+ALLOCATION = LedgerAllocation._meta.db_table
+TIER_CHANGE = TierChange._meta.db_table
+PURCHASE = Purchase._meta.db_table
+
+
+def _account_chunks(program: Program, chunk_size: int):
+    bounds = Account.objects.filter(program=program).aggregate(low=Min("pk"), high=Max("pk"))
+    if bounds["low"] is None:
+        return
+    for low in range(bounds["low"], bounds["high"] + 1, chunk_size):
+        yield low, low + chunk_size
+
+
+def _lock_accounts(where_sql: str, params: list) -> list[int]:
+    """Lock, in id order, the accounts a chunk's statements are about to change."""
+    return list(
+        Account.objects.select_for_update()
+        .filter(pk__in=RawSQL(where_sql, params))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _expiry_reason(program: Program) -> str:
+    months = program.expiry_months
+    if program.expiry_policy == Program.ExpiryPolicy.INACTIVITY:
+        text = ngettext(
+            "Points expired: no activity for %(months)s month",
+            "Points expired: no activity for %(months)s months",
+            months,
+        )
+    elif program.expiry_policy == Program.ExpiryPolicy.END_OF_NTH_MONTH:
+        text = ngettext(
+            "Points expired: unused by the end of the month after they were earned",
+            "Points expired: unused by the end of month %(months)s after they were earned",
+            months,
+        )
+    else:
+        text = ngettext(
+            "Points expired: unused %(months)s month after they were earned",
+            "Points expired: unused %(months)s months after they were earned",
+            months,
+        )
+    return text % {"months": months}
+
+
+def _expiry_reason_sql(program: Program) -> tuple[str, list[str]]:
+    """A CASE over the member's language, so each member reads why in their own language."""
+    whens, params = [], []
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            whens.append("WHEN %s THEN %s")
+            params += [code, _expiry_reason(program)]
+    with translation.override(settings.LANGUAGE_CODE):
+        params.append(_expiry_reason(program))
+    return f"CASE m.language {' '.join(whens)} ELSE %s END", params
+
+
+def expire_due(*, program: Program, as_of: datetime.datetime | None = None, chunk_size: int = 20_000) -> BatchResult:
+    """Turn the unspent part of lapsed lots into expire entries. Safe to re-run and to kill: a chunk
+    commits whole, and an expired lot has nothing left to expire."""
+    as_of = as_of or timezone.now()
+    if program.expiry_policy == Program.ExpiryPolicy.NEVER:
+        return BatchResult()
+    inactive_before = None
+    if program.expiry_policy == Program.ExpiryPolicy.INACTIVITY:
+        inactive_before = as_of - relativedelta(months=program.expiry_months)
+    reason_sql, reason_params = _expiry_reason_sql(program)
+    # A lot can lapse more than once (a refund gives points back to a lapsed lot), so its expire entry's
+    # key counts the lot's earlier lapses: re-running a run finds nothing left, a later lapse gets a new key.
+    lapses = (
+        f"(SELECT COUNT(*) FROM {ALLOCATION} x JOIN {ENTRY} d ON d.id = x.debit_id"
+        f" WHERE x.lot_id = l.id AND d.kind = '{LedgerEntry.Kind.EXPIRE.value}')"
+    )
+    total = BatchResult()
+    for low, high in _account_chunks(program, chunk_size):
+        due = (
+            "l.program_id = %s AND l.account_id >= %s AND l.account_id < %s AND l.remaining > 0"
+            " AND l.is_available = %s AND (l.expires_at <= %s"
+        )
+        due_params = [program.pk, low, high, True, as_of]
+        if inactive_before is not None:
+            due += (
+                f" OR l.account_id IN (SELECT a2.id FROM {ACCOUNT} a2 WHERE a2.program_id = %s"
+                " AND a2.id >= %s AND a2.id < %s AND a2.last_activity_at <= %s)"
+            )
+            due_params += [program.pk, low, high, inactive_before]
+        due += ")"
+        lapsing = f"COALESCE((SELECT SUM(l.remaining) FROM {ENTRY} l WHERE l.account_id = {ACCOUNT}.id AND {due}), 0)"
+        with transaction.atomic(), connection.cursor() as cursor:
+            if not _lock_accounts(f"SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due}", due_params):
+                continue
+            cursor.execute(
+                f"UPDATE {ACCOUNT} SET balance = balance - {lapsing}, lifetime_expired = lifetime_expired + {lapsing}"
+                f" WHERE id IN (SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due})",
+                due_params * 3,
+            )
+            cursor.execute(
+                f"INSERT INTO {ENTRY} (program_id, account_id, kind, points, qualifying_points, remaining, expires_at,"
+                " available_at, is_available, occurred_at, reason, idempotency_key, fingerprint, created_at)"
+                f" SELECT l.program_id, l.account_id, %s, -l.remaining, 0, 0, NULL, %s, %s, %s, {reason_sql},"
+                f" 'expire:' || CAST(l.id AS VARCHAR(20)) || '#' || CAST({lapses} AS VARCHAR(20)), '', %s"
+                f" FROM {ENTRY} l JOIN {ACCOUNT} a ON a.id = l.account_id JOIN {MEMBER} m ON m.id = a.member_id"
+                f" WHERE {due}",
+                [LedgerEntry.Kind.EXPIRE, as_of, True, as_of, *reason_params, timezone.now(), *due_params],
+            )
+            rows = cursor.rowcount
+            cursor.execute(
+                f"INSERT INTO {ALLOCATION} (debit_id, lot_id, points)"
+                f" SELECT e.id, l.id, l.remaining FROM {ENTRY} l JOIN {ENTRY} e"
+                " ON e.program_id = l.program_id"
+                f" AND e.idempotency_key = 'expire:' || CAST(l.id AS VARCHAR(20)) || '#' || CAST({lapses} AS VARCHAR(20))"
+                f" WHERE {due}",
+                due_params,
+            )
+            cursor.execute(f"SELECT COALESCE(SUM(l.remaining), 0) FROM {ENTRY} l WHERE {due}", due_params)
+            points = int(cursor.fetchone()[0])
+            cursor.execute(
+                f"UPDATE {ENTRY} SET remaining = 0 WHERE id IN (SELECT l.id FROM {ENTRY} l WHERE {due})", due_params
+            )
+        total += BatchResult(rows=rows, points=points)
+    return total
+
+
+def release_pending(
+    *, program: Program, as_of: datetime.datetime | None = None, chunk_size: int = 20_000
+) -> BatchResult:
+    """Make points available once their return window has passed. Safe to re-run."""
+    as_of = as_of or timezone.now()
+    total = BatchResult()
+    for low, high in _account_chunks(program, chunk_size):
+        due = (
+            "l.program_id = %s AND l.account_id >= %s AND l.account_id < %s"
+            " AND l.is_available = %s AND l.available_at <= %s"
+        )
+        due_params = [program.pk, low, high, False, as_of]
+        with transaction.atomic(), connection.cursor() as cursor:
+            if not _lock_accounts(f"SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due}", due_params):
+                continue
+            released = f"COALESCE((SELECT SUM(l.points) FROM {ENTRY} l WHERE l.account_id = {ACCOUNT}.id AND {due}), 0)"
+            cursor.execute(
+                f"UPDATE {ACCOUNT} SET balance = balance + {released}, pending = pending - {released}"
+                f" WHERE id IN (SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due})",
+                due_params * 3,
+            )
+            cursor.execute(f"SELECT COUNT(*), COALESCE(SUM(l.points), 0) FROM {ENTRY} l WHERE {due}", due_params)
+            rows, points = cursor.fetchone()
+            cursor.execute(
+                f"UPDATE {ENTRY} SET is_available = %s WHERE id IN (SELECT l.id FROM {ENTRY} l WHERE {due})",
+                [True, *due_params],
+            )
+        total += BatchResult(rows=int(rows), points=int(points))
+    return total
+
+
+def _kept_window(program: Program, as_of: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:
+    """After an evaluation, the member keeps (or holds) the tier by qualifying in this window."""
+    if program.qualification_window == Program.Window.CALENDAR_YEAR:
+        return engine.qualification_window(program, as_of)
+    return engine.tier_review_window(program, as_of)
+
+
+def evaluate_tiers(
+    *, program: Program, as_of: datetime.datetime | None = None, chunk_size: int = 20_000
+) -> BatchResult:
+    """Review tiers whose window has closed (after the grace months): members who did not re-qualify go
+    down one tier or straight to the tier they earned. Upgrades happen at earning, not here. Safe to re-run."""
+    as_of = as_of or timezone.now()
+    tiers = list(program.tiers.order_by("rank"))
+    if len(tiers) < 2:
+        return BatchResult()
+    entry_tier = tiers[0]
+    cutoff = as_of - relativedelta(months=program.downgrade_grace_months)
+    current_start, current_end = engine.qualification_window(program, as_of)
+    kept_start, kept_end = _kept_window(program, as_of)
+
+    if program.qualifying_basis == Program.QualifyingBasis.SPEND:
+
+        def qualifying(start_sql: str, end_sql: str) -> str:
+            return (
+                f"COALESCE((SELECT SUM(p.amount - p.returned_amount) FROM {PURCHASE} p WHERE p.account_id = a.id"
+                f" AND p.occurred_at >= {start_sql} AND p.occurred_at < {end_sql}), 0)"
+            )
+    else:
+
+        def qualifying(start_sql: str, end_sql: str) -> str:
+            return (
+                f"COALESCE((SELECT SUM(l.qualifying_points) FROM {ENTRY} l WHERE l.account_id = a.id"
+                f" AND l.occurred_at >= {start_sql} AND l.occurred_at < {end_sql}), 0)"
+            )
+
+    # Positions 0..n-1 in rank order, so "one tier down" is position - 1 whatever the ranks are.
+    position_of = " ".join(f"WHEN {tier.pk} THEN {i}" for i, tier in enumerate(tiers))
+    earned_position = " ".join(f"WHEN q >= {tier.threshold} THEN {i}" for i, tier in reversed(list(enumerate(tiers))))
+    tier_at = " ".join(f"WHEN {i} THEN {tier.pk}" for i, tier in enumerate(tiers) if i)
+    if program.downgrade_mode == Program.DowngradeMode.ONE_TIER:
+        target = "CASE WHEN earned > current_position - 1 THEN earned ELSE current_position - 1 END"
+    else:
+        target = "earned"
+
+    total = BatchResult()
+    for low, high in _account_chunks(program, chunk_size):
+        due = "a.program_id = %s AND a.id >= %s AND a.id < %s AND a.tier_review_at <= %s AND a.tier_id <> %s"
+        due_params = [program.pk, low, high, cutoff, entry_tier.pk]
+        with transaction.atomic(), connection.cursor() as cursor:
+            if not _lock_accounts(f"SELECT a.id FROM {ACCOUNT} a WHERE {due}", due_params):
+                continue
+            # What each member earned: the better of the window under review and the current window so far.
+            earned_sql = (
+                f"SELECT a.id, a.tier_id, CASE WHEN q_review >= q_now THEN q_review ELSE q_now END AS q FROM ("
+                f" SELECT a.id, a.tier_id, {qualifying('a.tier_window_start', 'a.tier_review_at')} AS q_review,"
+                f" {qualifying('%s', '%s')} AS q_now FROM {ACCOUNT} a WHERE {due}) a"
+            )
+            cursor.execute(
+                f"INSERT INTO {TIER_CHANGE} (account_id, from_tier_id, to_tier_id, reason, changed_at)"
+                f" SELECT id, tier_id, CASE target WHEN 0 THEN {entry_tier.pk} {tier_at} END, %s, %s FROM ("
+                f"  SELECT id, tier_id, current_position, {target} AS target FROM ("
+                f"   SELECT id, tier_id, CASE tier_id {position_of} END AS current_position,"
+                f"   CASE {earned_position} ELSE 0 END AS earned FROM ({earned_sql}) e) r) t"
+                " WHERE target < current_position",
+                [TierChange.Reason.DOWNGRADE, as_of, current_start, current_end, *due_params],
+            )
+            downgraded = cursor.rowcount
+            moved = (
+                f"SELECT tc.to_tier_id FROM {TIER_CHANGE} tc WHERE tc.account_id = a.id AND tc.changed_at = %s"
+                " AND tc.reason = %s AND tc.from_tier_id = a.tier_id"
+            )
+            # The same accounts as `due`, still matched after their tier has changed below.
+            reviewed_sql = "program_id = %s AND id >= %s AND id < %s AND tier_review_at <= %s"
+            reviewed_params = due_params[:-1]
+            cursor.execute(
+                f"UPDATE {ACCOUNT} SET tier_id = COALESCE(({moved.replace('a.', f'{ACCOUNT}.')}), tier_id),"
+                f" tier_since = CASE WHEN EXISTS ({moved.replace('a.', f'{ACCOUNT}.')}) THEN %s ELSE tier_since END"
+                f" WHERE {reviewed_sql}",
+                [as_of, TierChange.Reason.DOWNGRADE, as_of, TierChange.Reason.DOWNGRADE, as_of, *reviewed_params],
+            )
+            # Everyone reviewed starts a new window; members back at the entry tier have nothing to keep.
+            cursor.execute(
+                f"UPDATE {ACCOUNT} SET"
+                " tier_window_start = CASE WHEN tier_id = %s THEN NULL ELSE %s END,"
+                " tier_review_at = CASE WHEN tier_id = %s THEN NULL ELSE %s END"
+                f" WHERE {reviewed_sql}",
+                [entry_tier.pk, kept_start, entry_tier.pk, kept_end, *reviewed_params],
+            )
+            reviewed = cursor.rowcount
+        total += BatchResult(rows=reviewed, points=downgraded)
+    return total
+
+
+# --- program configuration ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TierSpec:
+    rank: int
+    name: str
+    threshold: int
+    earn_multiplier: Decimal
+
+
+def tier_ladder_errors(tiers: list[TierSpec]) -> list[str]:
+    """Why a tier ladder cannot be saved (empty when it can): one entry tier at threshold 0, ranks and
+    thresholds rising together, unique names, positive multipliers."""
+    errors = []
+    if not tiers:
+        return [_("Add at least the entry tier, at threshold 0.")]
+    ranks = [tier.rank for tier in tiers]
+    names = [tier.name.strip().lower() for tier in tiers]
+    if len(set(ranks)) != len(ranks):
+        errors.append(_("Two tiers have the same rank: give each tier its own rank."))
+    if len(set(names)) != len(names):
+        errors.append(_("Two tiers have the same name: give each tier its own name."))
+    ladder = sorted(tiers, key=lambda tier: tier.rank)
+    at_zero = [tier for tier in tiers if tier.threshold == 0]
+    if len(at_zero) != 1:
+        errors.append(
+            _("Exactly one tier must start at threshold 0 (the entry tier); %(count)s do.") % {"count": len(at_zero)}
+        )
+    elif ladder[0].threshold != 0:
+        errors.append(
+            _("The entry tier (threshold 0) must have the lowest rank; %(name)s has a lower one.")
+            % {"name": ladder[0].name}
+        )
+    for lower, higher in itertools.pairwise(ladder):
+        if higher.threshold <= lower.threshold and higher.rank != lower.rank:
+            errors.append(
+                _(
+                    "%(higher)s (rank %(higher_rank)s) needs a threshold above %(lower)s's %(threshold)s: tiers would overlap."
+                )
+                % {
+                    "higher": higher.name,
+                    "higher_rank": higher.rank,
+                    "lower": lower.name,
+                    "threshold": lower.threshold,
+                }
+            )
+    for tier in tiers:
+        if tier.earn_multiplier is None or tier.earn_multiplier <= 0:
+            errors.append(_("The multiplier of %(name)s must be above zero (1 means no bonus).") % {"name": tier.name})
+    return errors
+
+
+@transaction.atomic
+def tier_ladder_save(*, program: Program, tiers: list[TierSpec]) -> list[Tier]:
+    """Replace the program's tier ladder in one go. Tiers are matched by rank; a tier members hold
+    cannot be removed."""
+    errors = tier_ladder_errors(tiers)
+    if errors:
+        raise ApplicationError(" ".join(errors), code="invalid_tier_ladder", extra={"errors": errors})
+    program = Program.objects.select_for_update().get(pk=program.pk)
+    existing = {tier.rank: tier for tier in program.tiers.all()}
+    wanted = {spec.rank for spec in tiers}
+    removed = [tier for rank, tier in existing.items() if rank not in wanted]
+    held = [tier.name for tier in removed if tier.accounts.exists()]
+    if held:
+        raise ApplicationError(
+            _("Members hold %(tiers)s: move them before removing the tier.") % {"tiers": ", ".join(held)},
+            code="tier_in_use",
+        )
+    for tier in removed:
+        tier.delete()
+    # Two passes so swapped thresholds or names never collide with the unique constraints midway.
+    for offset, tier in enumerate(existing.values()):
+        if tier.rank in wanted:
+            Tier.objects.filter(pk=tier.pk).update(threshold=2_000_000_000 + offset, name=f"~{tier.pk}")
+    saved = []
+    for spec in sorted(tiers, key=lambda spec: spec.rank):
+        tier = existing.get(spec.rank) or Tier(program=program, rank=spec.rank)
+        tier.name, tier.threshold, tier.earn_multiplier = spec.name.strip(), spec.threshold, spec.earn_multiplier
+        tier.full_clean(exclude=["program"], validate_unique=False, validate_constraints=False)
+        tier.save()
+        saved.append(tier)
+    return saved
