@@ -250,3 +250,48 @@ def ledger_breaches(*, program: Program | None = None, limit: int = 100) -> list
     ).values_list("pk", "account_id", "points", "remaining")[:limit]:
         breaches.append(Breach("0 <= remaining <= points", account_id, f"entry {entry_id}: {remaining} of {points}"))
     return breaches
+
+
+# --- staff pages ------------------------------------------------------------------------------------
+
+
+def program_summaries() -> QuerySet[Program]:
+    """Programs with their member count, outstanding points and claims waiting (one query)."""
+    from loyalty.models import Activity
+
+    return Program.objects.annotate(
+        member_count=Count("accounts", distinct=True),
+        outstanding=Coalesce(Sum("accounts__balance"), 0),
+        claims_waiting=Count("activities", filter=Q(activities__status=Activity.Status.PENDING_REVIEW), distinct=True),
+    ).order_by("name")
+
+
+def program_outstanding(*, program: Program) -> dict:
+    totals = program.accounts.aggregate(
+        members=Count("pk"), balance=Coalesce(Sum("balance"), 0), pending=Coalesce(Sum("pending"), 0)
+    )
+    totals["liability"] = totals["balance"] * program.point_value
+    return totals
+
+
+def tier_ladder(*, program: Program) -> list[Tier]:
+    """The program's tiers, lowest first, with their benefits and how many members hold each."""
+    return list(program.tiers.annotate(member_count=Count("accounts")).prefetch_related("benefits").order_by("rank"))
+
+
+def pending_claims(*, program: Program) -> QuerySet:
+    from loyalty.models import Activity
+
+    return (
+        Activity.objects.filter(program=program, status=Activity.Status.PENDING_REVIEW)
+        .select_related("account__member", "store")
+        .order_by("created_at")
+    )
+
+
+def account_by_member_no(*, program: Program, member_no: str) -> Account | None:
+    return (
+        Account.objects.select_related("member", "tier", "program")
+        .filter(program=program, member__member_no=member_no.strip())
+        .first()
+    )

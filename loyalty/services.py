@@ -34,6 +34,7 @@ from loyalty.models import (
     Purchase,
     PurchaseReturn,
     Tier,
+    TierBenefit,
     TierChange,
 )
 from loyalty.selectors import earn_rule_set, earned_in_cap_periods
@@ -1227,6 +1228,8 @@ class TierSpec:
     name: str
     threshold: int
     earn_multiplier: Decimal
+    colour: str = "#6b7280"
+    benefits: tuple[str, ...] | None = None  # None leaves the tier's benefits as they are
 
 
 def tier_ladder_errors(tiers: list[TierSpec]) -> list[str]:
@@ -1298,7 +1301,14 @@ def tier_ladder_save(*, program: Program, tiers: list[TierSpec]) -> list[Tier]:
     for spec in sorted(tiers, key=lambda spec: spec.rank):
         tier = existing.get(spec.rank) or Tier(program=program, rank=spec.rank)
         tier.name, tier.threshold, tier.earn_multiplier = spec.name.strip(), spec.threshold, spec.earn_multiplier
+        tier.colour = spec.colour
         tier.full_clean(exclude=["program"], validate_unique=False, validate_constraints=False)
         tier.save()
+        if spec.benefits is not None:
+            tier.benefits.all().delete()
+            TierBenefit.objects.bulk_create(
+                TierBenefit(tier=tier, position=position, text=text[:160])
+                for position, text in enumerate(text for text in spec.benefits if text.strip())
+            )
         saved.append(tier)
     return saved

@@ -260,3 +260,20 @@ def buy():
         return services.earn_for_purchase(account=account, amount=amount, **kwargs)
 
     return _buy
+
+
+@pytest.fixture
+def sign_in(page, live_server):
+    """sign_in(user): put a real Django session for `user` into the browser (skips the sign-in form)."""
+    from django.conf import settings as django_settings
+    from django.test import Client
+
+    def _sign_in(user):
+        client = Client()
+        client.force_login(user)
+        cookie = client.cookies[django_settings.SESSION_COOKIE_NAME]
+        page.context.add_cookies(
+            [{"name": cookie.key, "value": cookie.value, "url": live_server.url, "httpOnly": True}]
+        )
+
+    return _sign_in

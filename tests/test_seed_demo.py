@@ -55,3 +55,14 @@ def test_seed_demo_is_deterministic_for_a_seed():
 
     assert list(User.objects.order_by("email").values_list("email", "first_name", "last_name")) == names_first
     assert first == second
+
+
+def test_seed_demo_gives_the_sign_in_members_a_history_in_each_tier():
+    from loyalty.models import Account
+
+    output = _seed("--members", "6")
+
+    tiers = [Account.objects.get(member__email=f"member0{n}@demo.example.com").tier.name for n in range(1, 5)]
+    assert tiers == ["Platinum", "Gold", "Silver", "Bronze"]
+    assert "Platinum" in output
+    assert Account.objects.get(member__email="member01@demo.example.com").entries.count() > 10

@@ -4,14 +4,19 @@ Idempotent (running it again changes nothing) and deterministic (same --seed, sa
 Each feature extends it with its own part of the program.
 """
 
+import datetime
 import random
+from decimal import Decimal
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from loyalty import services as engine
+from loyalty.models import Account, ActivityType, EarnRule, Program
 from members import services as member_services
-from members.models import Store, User
+from members.models import Member, StaffProfile, Store, User
 from members.roles import Role
 
 DEMO_PASSWORD = "loyalty-demo"
@@ -61,6 +66,63 @@ LAST_NAMES = [
 ]
 # Members who can sign in with the demo password; the others were enrolled at a counter and never went online.
 MEMBERS_WITH_LOGIN = 4
+# Yearly spend that puts the four sign-in members in Platinum, Gold, Silver and Bronze.
+SIGN_IN_MEMBER_SPEND = [16_500, 6_200, 1_800, 350]
+REGIONS_BY_STORE = {code: region for code, _name, region, *_rest in STORES}
+TIERS = [  # rank, name, threshold, multiplier, colour, benefits
+    (1, "Bronze", 0, "1", "#b07d4f", ["Points on every purchase"]),
+    (2, "Silver", 1_000, "1.25", "#9ca3af", ["25% more points", "Free delivery"]),
+    (3, "Gold", 5_000, "1.5", "#d4a017", ["50% more points", "Free delivery", "Priority support line"]),
+    (
+        4,
+        "Platinum",
+        15_000,
+        "2",
+        "#4b5563",
+        ["Double points", "Free delivery", "Personal advisor", "Invitations to launches"],
+    ),
+]
+RULES = [  # name, activity, calculation, rate, extra fields
+    ("Base earning: 1 pt per EUR 1", ActivityType.PURCHASE, "per_currency_unit", "1", {}),
+    (
+        "Paint week: double points on paint",
+        ActivityType.PURCHASE,
+        "per_currency_unit",
+        "1",
+        {"product_categories": ["PAINT"]},
+    ),
+    (
+        "Training: 50 pts per hour",
+        ActivityType.TRAINING_HOURS,
+        "per_quantity",
+        "50",
+        {"requires_approval": True, "apply_tier_multiplier": False},
+    ),
+    (
+        "Certification: 300 pts",
+        ActivityType.CERTIFICATION,
+        "fixed",
+        "300",
+        {"requires_approval": True, "apply_tier_multiplier": False},
+    ),
+    (
+        "Product review: 25 pts",
+        ActivityType.REVIEW,
+        "fixed",
+        "25",
+        {"requires_approval": True, "cap_points": 100, "cap_period": "month", "qualifying": False},
+    ),
+    ("Event attendance: 100 pts", ActivityType.EVENT_ATTENDANCE, "fixed", "100", {}),
+    (
+        "Store check-in: 5 pts a day",
+        ActivityType.CHECK_IN,
+        "fixed",
+        "5",
+        {"cap_points": 5, "cap_period": "day", "qualifying": False},
+    ),
+    ("Referral: 250 pts", ActivityType.REFERRAL, "fixed", "250", {}),
+]
+CATEGORIES = ["PAINT", "TOOLS", "GARDEN", "TIMBER", "PLUMBING"]
 
 
 class Command(BaseCommand):
@@ -72,11 +134,48 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, members: int, seed: int, **options):
-        rng = random.Random(seed)
         stores = self._stores()
         logins = self._staff(stores)
-        logins += self._members(rng, members)
+        program = self._program(stores)
+        logins += self._members(seed, members, program, stores)
         self._print_logins(logins)
+
+    def _program(self, stores: list[Store]) -> Program:
+        program = Program.objects.filter(slug="blue-rewards").first()
+        if program is None:
+            program = Program.objects.create(
+                name="Blue Rewards",
+                slug="blue-rewards",
+                points_name="points",
+                currency="EUR",
+                point_value=Decimal("0.01"),
+                expiry_policy=Program.ExpiryPolicy.MONTHS_AFTER_EARN,
+                expiry_months=24,
+                pending_days=14,
+                welcome_bonus=100,
+                downgrade_grace_months=1,
+                status=Program.Status.LIVE,
+            )
+            program.stores.set(stores)
+            engine.tier_ladder_save(
+                program=program,
+                tiers=[
+                    engine.TierSpec(rank, name, threshold, Decimal(multiplier), colour, tuple(benefits))
+                    for rank, name, threshold, multiplier, colour, benefits in TIERS
+                ],
+            )
+            for name, activity, calculation, rate, extra in RULES:
+                rule = EarnRule(
+                    program=program,
+                    name=name,
+                    activity_type=activity,
+                    calculation=calculation,
+                    rate=Decimal(rate),
+                    **extra,
+                )
+                rule.full_clean()
+                rule.save()
+        return program
 
     def _stores(self) -> list[Store]:
         stores = []
@@ -109,23 +208,82 @@ class Command(BaseCommand):
             logins.append((str(role.label), email, store.name if store else ""))
         return logins
 
-    def _members(self, rng: random.Random, count: int) -> list[tuple[str, str, str]]:
+    def _members(self, seed: int, count: int, program: Program, stores: list[Store]) -> list[tuple[str, str, str]]:
         logins = []
+        now = timezone.now()
+        clerk_of = {profile.store_id: profile.user for profile in StaffProfile.objects.filter(store__in=stores)}
         for number in range(1, count + 1):
+            # One random stream per member: the same seed gives the same member whatever already exists.
+            rng = random.Random(f"{seed}-{number}")
             first_name, last_name = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+            store = rng.choice(stores)
             email = f"member{number:02d}@{DEMO_DOMAIN}"
             has_login = number <= MEMBERS_WITH_LOGIN
-            if not User.objects.filter(email=email).exists():
-                member_services.member_user_create(
+            user = User.objects.filter(email=email).first()
+            if user is None:
+                user = member_services.member_user_create(
                     email=email,
                     password=DEMO_PASSWORD if has_login else None,
                     first_name=first_name,
                     last_name=last_name,
                     email_verified=True,
                 )
+            member, _created = Member.objects.get_or_create(
+                member_no=f"1000{number:05d}",
+                defaults={
+                    "first_name": first_name,
+                    "last_name": last_name,
+                    "email": email,
+                    "home_store": store,
+                    "region": REGIONS_BY_STORE[store.code],
+                    "language": rng.choice(["en", "fr", "nl"]),
+                    "member_type": rng.choice(["consumer", "consumer", "contractor", "installer"]),
+                    "user": user if has_login else None,
+                },
+            )
+            enrolled_at = now - datetime.timedelta(days=rng.randint(300, 360))
+            yearly = SIGN_IN_MEMBER_SPEND[number - 1] if has_login else rng.choice([150, 400, 900, 1_600, 3_000, 7_500])
+            account = Account.objects.filter(member=member, program=program).first()
+            if account is None:  # history is written once, with the account
+                account = engine.enrol(
+                    member=member, program=program, store=store, enrolled_by=clerk_of.get(store.pk), at=enrolled_at
+                )
+                self._history(rng, account, member, store, yearly, enrolled_at, clerk_of.get(store.pk))
             if has_login:
-                logins.append((str(_("Member")), email, f"{first_name} {last_name}"))
+                account.refresh_from_db()
+                logins.append((str(_("Member")), email, f"{member.first_name} {member.last_name}, {account.tier.name}"))
         return logins
+
+    def _history(self, rng, account, member, store, yearly_spend, since, clerk) -> None:
+        """Purchases over the months since enrolment (keys make a re-run replay instead of posting twice)."""
+        visits = max(3, yearly_spend // 400)
+        days = (timezone.now() - since).days
+        for visit in range(visits):
+            amount = Decimal(yearly_spend) / visits * Decimal(rng.uniform(0.6, 1.4))
+            amount = amount.quantize(Decimal("0.01"))
+            category = rng.choice(CATEGORIES)
+            engine.earn_for_purchase(
+                account=account,
+                amount=amount,
+                currency="EUR",
+                store=store,
+                created_by=clerk,
+                receipt_number=f"{store.code}-{member.member_no}-{visit}",
+                idempotency_key=f"demo-{member.member_no}-{visit}",
+                occurred_at=since
+                + datetime.timedelta(days=(visit + 1) * days // (visits + 1), hours=rng.randint(9, 18)),
+                lines=[{"category": category, "amount": str((amount * Decimal("0.6")).quantize(Decimal("0.01")))}],
+            )
+        if rng.random() < 0.3:
+            engine.earn_for_activity(
+                account=account,
+                activity_type=ActivityType.TRAINING_HOURS,
+                quantity=rng.choice([2, 4, 8]),
+                occurred_at=timezone.now() - datetime.timedelta(days=rng.randint(1, 20)),
+                description="Roofing safety workshop",
+                idempotency_key=f"demo-{member.member_no}-training",
+                store=store,
+            )
 
     def _print_logins(self, logins: list[tuple[str, str, str]]) -> None:
         out = self.stdout
