@@ -43,7 +43,7 @@ format: install
 	$(UV) run --frozen ruff format .
 
 messages: install
-	$(MANAGE) makemessages --locale fr --locale nl --ignore ".venv/*" --ignore "tests/*" --no-obsolete
+	$(MANAGE) makemessages --locale fr --locale nl --ignore ".venv/*" --ignore ".tools/*" --ignore "tests/*" --ignore "bench/*" --no-obsolete
 	$(MANAGE) compilemessages --locale fr --locale nl --ignore ".venv/*"
 
 worker: install

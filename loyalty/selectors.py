@@ -135,7 +135,8 @@ def earned_in_cap_periods(account: Account, rule_set: engine.RuleSet, occurred_a
         if rule.cap_points is None:
             continue
         start, end = engine.cap_window(rule, occurred_at)
-        window = Q(rule=rule) | Q(reverses__rule=rule)
+        # Earned by the rule, net of returns; expiries and refunds do not give cap room back.
+        window = Q(rule=rule) | Q(kind=LedgerEntry.Kind.REVERSE, reverses__rule=rule)
         if start is not None:
             window &= Q(occurred_at__gte=start, occurred_at__lt=end)
         earned[rule.pk] = account.entries.filter(window).aggregate(total=Sum("points"))["total"] or 0

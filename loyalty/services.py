@@ -25,6 +25,7 @@ from django.utils.translation import ngettext
 from loyalty import engine
 from loyalty.core.exceptions import ApplicationError
 from loyalty.models import (
+    EVIDENCE_ACTIVITY_TYPES,
     Account,
     Activity,
     ActivityType,
@@ -598,7 +599,11 @@ def earn_for_activity(
     ctx = _context(
         account, activity_type=activity_type, occurred_at=occurred_at, store=store, quantity=quantity, code=code
     )
-    needs_approval = any(rule.requires_approval and engine.rule_matches(rule, ctx, rule_set) for rule in rule_set.rules)
+    # Training, certifications and reviews need evidence, so they always wait for staff; other activities
+    # wait when a rule that would reward them asks for approval.
+    needs_approval = activity_type in EVIDENCE_ACTIVITY_TYPES or any(
+        rule.requires_approval and engine.rule_matches(rule, ctx, rule_set) for rule in rule_set.rules
+    )
     activity = Activity.objects.create(
         program=program,
         account=account,
@@ -970,7 +975,6 @@ class BatchResult:
 ENTRY = LedgerEntry._meta.db_table
 ACCOUNT = Account._meta.db_table
 MEMBER = Member._meta.db_table
-ALLOCATION = LedgerAllocation._meta.db_table
 TIER_CHANGE = TierChange._meta.db_table
 PURCHASE = Purchase._meta.db_table
 
@@ -983,11 +987,11 @@ def _account_chunks(program: Program, chunk_size: int):
         yield low, low + chunk_size
 
 
-def _lock_accounts(where_sql: str, params: list) -> list[int]:
-    """Lock, in id order, the accounts a chunk's statements are about to change."""
+def _lock_accounts(low: int, high: int, where_sql: str, params: list) -> list[int]:
+    """Lock, in id order, the accounts of the chunk [low, high) that its statements are about to change."""
     return list(
         Account.objects.select_for_update()
-        .filter(pk__in=RawSQL(where_sql, params))
+        .filter(pk__gte=low, pk__lt=high, pk__in=RawSQL(where_sql, params))
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -1038,12 +1042,6 @@ def expire_due(*, program: Program, as_of: datetime.datetime | None = None, chun
     if program.expiry_policy == Program.ExpiryPolicy.INACTIVITY:
         inactive_before = as_of - relativedelta(months=program.expiry_months)
     reason_sql, reason_params = _expiry_reason_sql(program)
-    # A lot can lapse more than once (a refund gives points back to a lapsed lot), so its expire entry's
-    # key counts the lot's earlier lapses: re-running a run finds nothing left, a later lapse gets a new key.
-    lapses = (
-        f"(SELECT COUNT(*) FROM {ALLOCATION} x JOIN {ENTRY} d ON d.id = x.debit_id"
-        f" WHERE x.lot_id = l.id AND d.kind = '{LedgerEntry.Kind.EXPIRE.value}')"
-    )
     total = BatchResult()
     for low, high in _account_chunks(program, chunk_size):
         due = (
@@ -1058,38 +1056,29 @@ def expire_due(*, program: Program, as_of: datetime.datetime | None = None, chun
             )
             due_params += [program.pk, low, high, inactive_before]
         due += ")"
-        lapsing = f"COALESCE((SELECT SUM(l.remaining) FROM {ENTRY} l WHERE l.account_id = {ACCOUNT}.id AND {due}), 0)"
         with transaction.atomic(), connection.cursor() as cursor:
-            if not _lock_accounts(f"SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due}", due_params):
+            if not _lock_accounts(low, high, f"SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due}", due_params):
                 continue
             cursor.execute(
-                f"UPDATE {ACCOUNT} SET balance = balance - {lapsing}, lifetime_expired = lifetime_expired + {lapsing}"
-                f" WHERE id IN (SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due})",
-                due_params * 3,
+                f"UPDATE {ACCOUNT} SET balance = balance - d.points, lifetime_expired = lifetime_expired + d.points"
+                f" FROM (SELECT l.account_id, SUM(l.remaining) AS points FROM {ENTRY} l WHERE {due} GROUP BY l.account_id) d"
+                # The range lets PostgreSQL look the chunk's accounts up by key instead of scanning them all.
+                f" WHERE {ACCOUNT}.id = d.account_id AND {ACCOUNT}.id >= %s AND {ACCOUNT}.id < %s",
+                [*due_params, low, high],
             )
+            # Each expire entry names the lot it takes back (`reverses`): that is its allocation.
             cursor.execute(
                 f"INSERT INTO {ENTRY} (program_id, account_id, kind, points, qualifying_points, remaining, expires_at,"
-                " available_at, is_available, occurred_at, reason, idempotency_key, fingerprint, created_at)"
-                f" SELECT l.program_id, l.account_id, %s, -l.remaining, 0, 0, NULL, %s, %s, %s, {reason_sql},"
-                f" 'expire:' || CAST(l.id AS VARCHAR(20)) || '#' || CAST({lapses} AS VARCHAR(20)), '', %s"
-                f" FROM {ENTRY} l JOIN {ACCOUNT} a ON a.id = l.account_id JOIN {MEMBER} m ON m.id = a.member_id"
-                f" WHERE {due}",
-                [LedgerEntry.Kind.EXPIRE, as_of, True, as_of, *reason_params, timezone.now(), *due_params],
+                " available_at, is_available, occurred_at, reason, reverses_id, fingerprint, created_at)"
+                f" SELECT l.program_id, l.account_id, %s, -l.remaining, 0, 0, NULL, %s, %s, %s, {reason_sql}, l.id, '', %s"
+                f" FROM {ENTRY} l JOIN {ACCOUNT} a ON a.id = l.account_id AND a.id >= %s AND a.id < %s"
+                f" JOIN {MEMBER} m ON m.id = a.member_id WHERE {due}",
+                [LedgerEntry.Kind.EXPIRE, as_of, True, as_of, *reason_params, timezone.now(), low, high, *due_params],
             )
             rows = cursor.rowcount
-            cursor.execute(
-                f"INSERT INTO {ALLOCATION} (debit_id, lot_id, points)"
-                f" SELECT e.id, l.id, l.remaining FROM {ENTRY} l JOIN {ENTRY} e"
-                " ON e.program_id = l.program_id"
-                f" AND e.idempotency_key = 'expire:' || CAST(l.id AS VARCHAR(20)) || '#' || CAST({lapses} AS VARCHAR(20))"
-                f" WHERE {due}",
-                due_params,
-            )
             cursor.execute(f"SELECT COALESCE(SUM(l.remaining), 0) FROM {ENTRY} l WHERE {due}", due_params)
             points = int(cursor.fetchone()[0])
-            cursor.execute(
-                f"UPDATE {ENTRY} SET remaining = 0 WHERE id IN (SELECT l.id FROM {ENTRY} l WHERE {due})", due_params
-            )
+            cursor.execute(f"UPDATE {ENTRY} AS l SET remaining = 0 WHERE {due}", due_params)
         total += BatchResult(rows=rows, points=points)
     return total
 
@@ -1107,20 +1096,17 @@ def release_pending(
         )
         due_params = [program.pk, low, high, False, as_of]
         with transaction.atomic(), connection.cursor() as cursor:
-            if not _lock_accounts(f"SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due}", due_params):
+            if not _lock_accounts(low, high, f"SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due}", due_params):
                 continue
-            released = f"COALESCE((SELECT SUM(l.points) FROM {ENTRY} l WHERE l.account_id = {ACCOUNT}.id AND {due}), 0)"
             cursor.execute(
-                f"UPDATE {ACCOUNT} SET balance = balance + {released}, pending = pending - {released}"
-                f" WHERE id IN (SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due})",
-                due_params * 3,
+                f"UPDATE {ACCOUNT} SET balance = balance + d.points, pending = pending - d.points"
+                f" FROM (SELECT l.account_id, SUM(l.points) AS points FROM {ENTRY} l WHERE {due} GROUP BY l.account_id) d"
+                f" WHERE {ACCOUNT}.id = d.account_id AND {ACCOUNT}.id >= %s AND {ACCOUNT}.id < %s",
+                [*due_params, low, high],
             )
             cursor.execute(f"SELECT COUNT(*), COALESCE(SUM(l.points), 0) FROM {ENTRY} l WHERE {due}", due_params)
             rows, points = cursor.fetchone()
-            cursor.execute(
-                f"UPDATE {ENTRY} SET is_available = %s WHERE id IN (SELECT l.id FROM {ENTRY} l WHERE {due})",
-                [True, *due_params],
-            )
+            cursor.execute(f"UPDATE {ENTRY} AS l SET is_available = %s WHERE {due}", [True, *due_params])
         total += BatchResult(rows=int(rows), points=int(points))
     return total
 
@@ -1170,18 +1156,21 @@ def evaluate_tiers(
     else:
         target = "earned"
 
+    # OFFSET 0 keeps PostgreSQL from inlining the sums' subquery, which would re-run both sums for every
+    # mention of q below (20x slower); SQLite, the demo's database, evaluates it once anyway.
+    fence = " OFFSET 0" if connection.vendor == "postgresql" else ""
     total = BatchResult()
     for low, high in _account_chunks(program, chunk_size):
         due = "a.program_id = %s AND a.id >= %s AND a.id < %s AND a.tier_review_at <= %s AND a.tier_id <> %s"
         due_params = [program.pk, low, high, cutoff, entry_tier.pk]
         with transaction.atomic(), connection.cursor() as cursor:
-            if not _lock_accounts(f"SELECT a.id FROM {ACCOUNT} a WHERE {due}", due_params):
+            if not _lock_accounts(low, high, f"SELECT a.id FROM {ACCOUNT} a WHERE {due}", due_params):
                 continue
             # What each member earned: the better of the window under review and the current window so far.
             earned_sql = (
                 f"SELECT a.id, a.tier_id, CASE WHEN q_review >= q_now THEN q_review ELSE q_now END AS q FROM ("
                 f" SELECT a.id, a.tier_id, {qualifying('a.tier_window_start', 'a.tier_review_at')} AS q_review,"
-                f" {qualifying('%s', '%s')} AS q_now FROM {ACCOUNT} a WHERE {due}) a"
+                f" {qualifying('%s', '%s')} AS q_now FROM {ACCOUNT} a WHERE {due}{fence}) a"
             )
             cursor.execute(
                 f"INSERT INTO {TIER_CHANGE} (account_id, from_tier_id, to_tier_id, reason, changed_at)"

@@ -75,14 +75,32 @@ def test_points_per_unit_of_quantity_for_training_hours(program, enrol):
         rate=Decimal("50"),
     )
     account = enrol(program)
+    claim = _activity(account, ActivityType.TRAINING_HOURS, key="t1", quantity="2.5")
+    assert claim.awaiting_approval  # training needs evidence: staff approve it first
 
-    result = _activity(account, ActivityType.TRAINING_HOURS, key="t1", quantity="2.5")
+    result = services.activity_approve(activity=claim.activity, reviewed_by=None)
 
     assert result.points == 125
     assert "50 pts x 2.5" in result.explanations[0]
 
 
-def test_fixed_points_for_a_review(program, enrol):
+def test_fixed_points_for_attending_an_event(program, enrol):
+    EarnRuleFactory(
+        program=program,
+        name="Launch evening",
+        activity_type=ActivityType.EVENT_ATTENDANCE,
+        calculation=EarnRule.Calculation.FIXED,
+        rate=Decimal("25"),
+    )
+
+    result = _activity(enrol(program), ActivityType.EVENT_ATTENDANCE, key="e1")
+
+    assert not result.awaiting_approval
+    assert result.points == 25
+    assert result.explanations == ["25 pts: 25 pts fixed (Launch evening)"]
+
+
+def test_a_review_waits_for_approval_even_when_its_rule_does_not_ask(program, enrol):
     EarnRuleFactory(
         program=program,
         name="Review",
@@ -93,8 +111,24 @@ def test_fixed_points_for_a_review(program, enrol):
 
     result = _activity(enrol(program), ActivityType.REVIEW, key="r1")
 
-    assert result.points == 25
-    assert result.explanations == ["25 pts: 25 pts fixed (Review)"]
+    assert result.awaiting_approval and result.points == 0
+    approved = services.activity_approve(activity=result.activity, reviewed_by=None)
+    assert approved.explanations == ["25 pts: 25 pts fixed (Review)"]
+
+
+def test_an_event_rule_can_ask_for_approval_too(program, enrol):
+    EarnRuleFactory(
+        program=program,
+        name="Trade fair",
+        activity_type=ActivityType.EVENT_ATTENDANCE,
+        calculation=EarnRule.Calculation.FIXED,
+        rate=Decimal("40"),
+        requires_approval=True,
+    )
+
+    result = _activity(enrol(program), ActivityType.EVENT_ATTENDANCE, key="e1")
+
+    assert result.awaiting_approval and result.points == 0
 
 
 def test_a_custom_code_rule_fires_only_for_its_code(program, enrol):
