@@ -115,7 +115,7 @@ def points_expiring_within(*, account: Account, days: int, as_of: datetime.datet
     )
 
 
-def earn_rule_set(program: Program, activity_type: str) -> engine.RuleSet:
+def earn_rule_set(*, program: Program, activity_type: str) -> engine.RuleSet:
     rules = list(
         EarnRule.objects.filter(program=program, activity_type=activity_type, is_active=True).prefetch_related(
             "tiers", "stores"
@@ -128,7 +128,9 @@ def earn_rule_set(program: Program, activity_type: str) -> engine.RuleSet:
     )
 
 
-def earned_in_cap_periods(account: Account, rule_set: engine.RuleSet, occurred_at: datetime.datetime) -> dict[int, int]:
+def earned_in_cap_periods(
+    *, account: Account, rule_set: engine.RuleSet, occurred_at: datetime.datetime
+) -> dict[int, int]:
     """What each capped rule already awarded this account in the cap period of `occurred_at` (net of reversals)."""
     earned = {}
     for rule in rule_set.rules:
@@ -189,8 +191,12 @@ def preview_earn(
         quantity=Decimal(quantity),
         code=code,
     )
-    rule_set = earn_rule_set(program, activity_type)
-    caps = earned_in_cap_periods(account, rule_set, occurred_at) if account is not None else {}
+    rule_set = earn_rule_set(program=program, activity_type=activity_type)
+    caps = (
+        earned_in_cap_periods(account=account, rule_set=rule_set, occurred_at=occurred_at)
+        if account is not None
+        else {}
+    )
     awards = engine.compute_awards(ctx, rule_set, caps)
     return EarnPreview(points=sum(award.points for award in awards), awards=awards, tier=tier)
 

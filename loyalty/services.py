@@ -352,9 +352,11 @@ def _post_awards(
 
 
 def _awards(account: Account, ctx: engine.EarnContext) -> list[engine.Award]:
-    rule_set = earn_rule_set(account.program, ctx.activity_type)
+    rule_set = earn_rule_set(program=account.program, activity_type=ctx.activity_type)
     with translation.override(account.member.language or settings.LANGUAGE_CODE):
-        return engine.compute_awards(ctx, rule_set, earned_in_cap_periods(account, rule_set, ctx.occurred_at))
+        return engine.compute_awards(
+            ctx, rule_set, earned_in_cap_periods(account=account, rule_set=rule_set, occurred_at=ctx.occurred_at)
+        )
 
 
 # --- enrolment ------------------------------------------------------------------------------------
@@ -595,7 +597,7 @@ def earn_for_activity(
             account=account, entries=list(existing.entries.order_by("pk")), activity=existing, replayed=True
         )
     _check_can_earn(account)
-    rule_set = earn_rule_set(program, activity_type)
+    rule_set = earn_rule_set(program=program, activity_type=activity_type)
     ctx = _context(
         account, activity_type=activity_type, occurred_at=occurred_at, store=store, quantity=quantity, code=code
     )
