@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, Min, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone, translation
@@ -85,14 +85,29 @@ def _fingerprint(**content) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _require_key(idempotency_key: str) -> str:
+def _require_key(idempotency_key: str | None) -> str:
+    """A caller's idempotency key: 1 to 128 characters, not starting with "~" (the engine's own keys do)."""
     key = (idempotency_key or "").strip()
-    if not key or len(key) > 128:
+    if not key or len(key) > 128 or key.startswith("~"):
         raise ApplicationError(
-            _("An idempotency key of 1 to 128 characters is required, so that a retry never posts twice."),
+            _(
+                "An idempotency key of 1 to 128 characters, not starting with “~”, is required, so that a retry "
+                "never posts twice."
+            ),
             code="idempotency_key_required",
         )
     return key
+
+
+def _require_reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError(
+            _("Give a reason: the member reads it on their statement."),
+            code="reason_required",
+            extra={"field": "reason"},
+        )
+    return reason[:300]
 
 
 def _key_reused() -> ApplicationError:
@@ -109,6 +124,25 @@ def _previous(queryset, key: str, fingerprint: str):
     if existing is not None and existing.fingerprint != fingerprint:
         raise _key_reused()
     return existing
+
+
+def _create_keyed(model, **fields):
+    """Create the row that records an idempotency key. Two requests with one key on two different
+    accounts do not wait for each other's lock: the database's unique key decides, and the loser
+    gets the same clear refusal as a sequential reuse."""
+    try:
+        with transaction.atomic():
+            return model.objects.create(**fields)
+    except IntegrityError:
+        if model.objects.filter(program=fields["program"], idempotency_key=fields["idempotency_key"]).exists():
+            raise _key_reused() from None
+        if model is Purchase:  # the other unique key: a receipt posted twice by one store
+            raise ApplicationError(
+                _("Receipt %(receipt)s was already posted by this store; it earns only once.")
+                % {"receipt": fields["receipt_number"]},
+                code="duplicate_receipt",
+            ) from None
+        raise
 
 
 def _lock_account(account: Account) -> Account:
@@ -233,11 +267,11 @@ def _post_lot(
     return entry
 
 
-def _consume_lots(account: Account, debit: LedgerEntry, points: int, *, exclude_lot: int | None = None) -> None:
+def _consume_lots(account: Account, debit: LedgerEntry, points: int, *, exclude_lots: list[int] = ()) -> None:
     """Spend `points` from the account's available lots, soonest-expiring first, and record the allocations."""
     lots = (
         account.entries.filter(remaining__gt=0, is_available=True)
-        .exclude(pk=exclude_lot)
+        .exclude(pk__in=exclude_lots)
         .order_by(F("expires_at").asc(nulls_last=True), "pk")
         .select_for_update()
     )
@@ -341,7 +375,7 @@ def _post_awards(
                 reason=award.explanation,
                 occurred_at=occurred_at,
                 activity_type=activity_type,
-                idempotency_key=f"{key}#rule-{award.rule.pk}",
+                idempotency_key=f"~{key}#rule-{award.rule.pk}",
                 created_by=created_by,
                 store=store,
                 rule=award.rule,
@@ -421,7 +455,7 @@ def enrol(
             reason=reason,
             occurred_at=at,
             activity_type=ActivityType.ENROLMENT,
-            idempotency_key=f"welcome:{account.pk}",
+            idempotency_key=f"~welcome:{account.pk}",
             created_by=enrolled_by,
             store=store,
         )
@@ -493,7 +527,10 @@ def earn_for_purchase(
     existing = _previous(Purchase.objects.filter(program=program), key, fingerprint)
     if existing:
         return EarnResult(
-            account=account, entries=list(existing.entries.order_by("pk")), purchase=existing, replayed=True
+            account=account,
+            entries=list(existing.entries.filter(kind=LedgerEntry.Kind.EARN).order_by("pk")),
+            purchase=existing,
+            replayed=True,
         )
     _check_can_earn(account)
     if currency != program.currency:
@@ -511,7 +548,8 @@ def earn_for_purchase(
             code="duplicate_receipt",
         )
 
-    purchase = Purchase.objects.create(
+    purchase = _create_keyed(
+        Purchase,
         program=program,
         account=account,
         store=store,
@@ -606,7 +644,8 @@ def earn_for_activity(
     needs_approval = activity_type in EVIDENCE_ACTIVITY_TYPES or any(
         rule.requires_approval and engine.rule_matches(rule, ctx, rule_set) for rule in rule_set.rules
     )
-    activity = Activity.objects.create(
+    activity = _create_keyed(
+        Activity,
         program=program,
         account=account,
         activity_type=activity_type,
@@ -716,20 +755,29 @@ def reverse_purchase(*, purchase: Purchase, amount, idempotency_key: str, create
     )
     entries, reversed_total, shortfall_total = [], 0, 0
     now = timezone.now()
+    lots = list(purchase.entries.filter(kind=LedgerEntry.Kind.EARN).select_for_update().order_by("pk"))
+    # First each lot gives back from itself; what its share still lacks is then taken from the member's
+    # other points (never from this purchase's lots, never below zero) and the rest is a shortfall.
+    plan = []
+    for lot in lots:
+        # Share of the total returned so far minus the share before this return: partial returns add up
+        # exactly to the whole lot, whatever the rounding.
+        owed = _share(lot.points, returned_after, purchase.amount) - _share(
+            lot.points, purchase.returned_amount, purchase.amount
+        )
+        owed_qualifying = _share(lot.qualifying_points, returned_after, purchase.amount) - _share(
+            lot.qualifying_points, purchase.returned_amount, purchase.amount
+        )
+        plan.append([lot, owed, owed_qualifying, min(lot.remaining, owed)])
+    purchase_lot_ids = [lot.pk for lot in lots]
+    left_in_purchase_lots = sum(lot.remaining - from_lot for lot, _owed, _q, from_lot in plan if lot.is_available)
+    others = (
+        account.balance - sum(from_lot for lot, _o, _q, from_lot in plan if lot.is_available) - left_in_purchase_lots
+    )
     with translation.override(account.member.language or settings.LANGUAGE_CODE):
-        for lot in purchase.entries.filter(kind=LedgerEntry.Kind.EARN).select_for_update().order_by("pk"):
-            # Share of the total returned so far minus the share before this return: partial returns add
-            # up exactly to the whole lot, whatever the rounding.
-            owed = _share(lot.points, returned_after, purchase.amount) - _share(
-                lot.points, purchase.returned_amount, purchase.amount
-            )
-            owed_qualifying = _share(lot.qualifying_points, returned_after, purchase.amount) - _share(
-                lot.qualifying_points, purchase.returned_amount, purchase.amount
-            )
-            from_lot = min(lot.remaining, owed)
-            from_others = 0
-            if lot.is_available:
-                from_others = min(owed - from_lot, account.balance - from_lot)
+        for lot, owed, owed_qualifying, from_lot in plan:
+            from_others = min(owed - from_lot, max(others, 0)) if lot.is_available else 0
+            others -= from_others
             shortfall = owed - from_lot - from_others
             taken = from_lot + from_others
             if taken == 0 and owed_qualifying == 0:
@@ -759,7 +807,7 @@ def reverse_purchase(*, purchase: Purchase, amount, idempotency_key: str, create
                 reason=reason[:300],
                 reverses=lot,
                 purchase=purchase,
-                idempotency_key=f"return:{purchase_return.pk}#lot-{lot.pk}",
+                idempotency_key=f"~return:{purchase_return.pk}#lot-{lot.pk}",
                 created_by=created_by,
                 store=purchase.store,
             )
@@ -768,7 +816,7 @@ def reverse_purchase(*, purchase: Purchase, amount, idempotency_key: str, create
                 lot.save(update_fields=["remaining"])
                 LedgerAllocation.objects.create(debit=entry, lot=lot, points=from_lot)
             if from_others:
-                _consume_lots(account, entry, from_others, exclude_lot=lot.pk)
+                _consume_lots(account, entry, from_others, exclude_lots=purchase_lot_ids)
             if lot.is_available:
                 account.balance -= taken
             else:
@@ -786,7 +834,7 @@ def reverse_purchase(*, purchase: Purchase, amount, idempotency_key: str, create
 
 def existing_entries(purchase_return: PurchaseReturn):
     return LedgerEntry.objects.filter(
-        program=purchase_return.purchase.program, idempotency_key__startswith=f"return:{purchase_return.pk}#"
+        program=purchase_return.purchase.program, idempotency_key__startswith=f"~return:{purchase_return.pk}#"
     ).order_by("pk")
 
 
@@ -806,6 +854,7 @@ def spend(
 ) -> LedgerEntry:
     """Take points from the balance (a redemption): soonest-expiring lots first, never below zero."""
     key = _require_key(idempotency_key)
+    reason = _require_reason(reason)
     if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
         raise ApplicationError(
             _("Points to spend must be a whole number above zero."), code="invalid", extra={"field": "points"}
@@ -824,7 +873,8 @@ def spend(
             extra={"needed": points, "balance": account.balance},
         )
     now = timezone.now()
-    entry = LedgerEntry.objects.create(
+    entry = _create_keyed(
+        LedgerEntry,
         program=account.program,
         account=account,
         kind=LedgerEntry.Kind.REDEEM,
@@ -853,6 +903,7 @@ def refund(*, entry: LedgerEntry, reason: str, created_by=None) -> LedgerEntry:
     """Give back the points of a redemption (a cancelled reward), once, to the very lots they came from."""
     if entry.kind != LedgerEntry.Kind.REDEEM:
         raise ApplicationError(_("Only a redemption can be refunded."), code="invalid")
+    reason = _require_reason(reason)
     account = _lock_account(entry.account)
     existing = entry.reversals.first()
     if existing:
@@ -869,7 +920,7 @@ def refund(*, entry: LedgerEntry, reason: str, created_by=None) -> LedgerEntry:
         occurred_at=now,
         reason=reason[:300],
         reverses=entry,
-        idempotency_key=f"refund:{entry.pk}",
+        idempotency_key=f"~refund:{entry.pk}",
         created_by=created_by,
         source_type=entry.source_type,
         source_id=entry.source_id,
@@ -911,7 +962,7 @@ def adjust(
             code="invalid",
             extra={"field": "points"},
         )
-    key = idempotency_key.strip() if idempotency_key else None
+    key = _require_key(idempotency_key) if idempotency_key and idempotency_key.strip() else None
     fingerprint = _fingerprint(account=account.pk, points=points, reason=reason, qualifying=qualifying)
     account = _lock_account(account)
     if key and (existing := _previous(LedgerEntry.objects.filter(program=account.program), key, fingerprint)):

@@ -115,3 +115,25 @@ def test_spends_racing_the_expiry_job_never_double_count_a_lot(program, enrol, b
         spent = -sum(account.entries.filter(kind="redeem").values_list("points", flat=True))
         expired = -sum(account.entries.filter(kind="expire").values_list("points", flat=True))
         assert account.balance == 100 - spent - expired
+
+
+def test_one_key_posted_for_two_accounts_at_once_is_refused_clearly_not_a_500(program, enrol):
+    accounts = [enrol(program), enrol(program)]
+    at = timezone.now()
+
+    outcomes = _race(
+        2,
+        lambda i: (
+            services.earn_for_purchase(
+                account=accounts[i],
+                amount="10.00",
+                currency="EUR",
+                receipt_number=f"R-{i}",
+                occurred_at=at,
+                idempotency_key="shared-key",
+            ).points
+        ),
+    )
+
+    assert sorted(o[0] for o in outcomes) == ["ok", "refused"]
+    assert [o[1] for o in outcomes if o[0] == "refused"] == ["idempotency_key_reused"]
