@@ -45,7 +45,8 @@ class TierProgress:
     basis: str
 
 
-def _qualifying(account: Account, start: datetime.datetime, end: datetime.datetime) -> int | Decimal:
+def qualifying_total(*, account: Account, start: datetime.datetime, end: datetime.datetime) -> int | Decimal:
+    """Qualifying points (or spend net of returns) the account earned in [start, end)."""
     if account.program.qualifying_basis == Program.QualifyingBasis.SPEND:
         totals = Purchase.objects.filter(account=account, occurred_at__gte=start, occurred_at__lt=end).aggregate(
             amount=Coalesce(Sum("amount"), Decimal("0")), returned=Coalesce(Sum("returned_amount"), Decimal("0"))
@@ -62,7 +63,7 @@ def tier_progress(*, account: Account, as_of: datetime.datetime | None = None) -
     program = account.program
     tiers = sorted(program.tiers.all(), key=lambda tier: tier.rank)
     start, end = engine.qualification_window(program, as_of)
-    qualifying = _qualifying(account, start, end)
+    qualifying = qualifying_total(account=account, start=start, end=end)
     current = next((tier for tier in tiers if tier.pk == account.tier_id), None)
     higher = [tier for tier in tiers if current is None or tier.rank > current.rank]
     next_tier = higher[0] if higher else None
@@ -76,7 +77,9 @@ def tier_progress(*, account: Account, as_of: datetime.datetime | None = None) -
     kept = current
     if current is not None and account.tier_review_at is not None:
         # As the review will judge it: what has been earned in the review window so far.
-        so_far = _qualifying(account, account.tier_window_start, min(as_of, account.tier_review_at) + engine.TICK)
+        so_far = qualifying_total(
+            account=account, start=account.tier_window_start, end=min(as_of, account.tier_review_at) + engine.TICK
+        )
         earned = engine.tier_for(tiers, so_far)
         if earned is None or earned.rank < current.rank:
             if program.downgrade_mode == Program.DowngradeMode.ONE_TIER:

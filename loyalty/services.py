@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max, Min, Sum
+from django.db.models import F, Max, Min
 from django.db.models.expressions import RawSQL
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -38,7 +38,7 @@ from loyalty.models import (
     TierBenefit,
     TierChange,
 )
-from loyalty.selectors import earn_rule_set, earned_in_cap_periods
+from loyalty.selectors import earn_rule_set, earned_in_cap_periods, qualifying_total
 from members.models import Member, Store
 
 MAX_PURCHASE_AMOUNT = Decimal(getattr(settings, "LOYALTY_MAX_PURCHASE_AMOUNT", "1000000"))
@@ -294,23 +294,47 @@ def _consume_lots(account: Account, debit: LedgerEntry, points: int, *, exclude_
     LedgerAllocation.objects.bulk_create(allocations)
 
 
+def _post_debit(
+    account: Account,
+    *,
+    kind: str,
+    points: int,
+    reason: str,
+    idempotency_key: str | None,
+    fingerprint: str,
+    created_by=None,
+    qualifying_points: int = 0,
+    store: Store | None = None,
+    source=None,
+) -> LedgerEntry:
+    """Take `points` (> 0, already checked against the balance) from the account's lots, now."""
+    now = timezone.now()
+    entry = _create_keyed(
+        LedgerEntry,
+        program=account.program,
+        account=account,
+        kind=kind,
+        points=-points,
+        qualifying_points=qualifying_points,
+        remaining=0,
+        available_at=now,
+        is_available=True,
+        occurred_at=now,
+        reason=reason[:300],
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        created_by=created_by,
+        store=store,
+        source=source,
+    )
+    _consume_lots(account, entry, points)
+    account.balance -= points
+    return entry
+
+
 def _touch(account: Account, occurred_at: datetime.datetime) -> None:
     if account.last_activity_at is None or occurred_at > account.last_activity_at:
         account.last_activity_at = occurred_at
-
-
-def _qualifying_total(account: Account, start: datetime.datetime, end: datetime.datetime) -> int | Decimal:
-    if account.program.qualifying_basis == Program.QualifyingBasis.SPEND:
-        spent = account.purchases.filter(occurred_at__gte=start, occurred_at__lt=end).aggregate(
-            amount=Sum("amount"), returned=Sum("returned_amount")
-        )
-        return (spent["amount"] or Decimal("0")) - (spent["returned"] or Decimal("0"))
-    return (
-        account.entries.filter(occurred_at__gte=start, occurred_at__lt=end).aggregate(total=Sum("qualifying_points"))[
-            "total"
-        ]
-        or 0
-    )
 
 
 def _set_tier(account: Account, tier: Tier, *, reason: str, at: datetime.datetime, entry_tier: Tier) -> None:
@@ -338,7 +362,7 @@ def _upgrade_if_earned(account: Account, at: datetime.datetime) -> Tier | None:
     """Upgrades happen at once when a threshold is crossed (downgrades wait for evaluate_tiers)."""
     tiers = list(account.program.tiers.all())
     start, end = engine.qualification_window(account.program, at)
-    earned = engine.tier_for(tiers, _qualifying_total(account, start, end))
+    earned = engine.tier_for(tiers, qualifying_total(account=account, start=start, end=end))
     if earned is None or (account.tier is not None and earned.rank <= account.tier.rank):
         return None
     _set_tier(account, earned, reason=TierChange.Reason.UPGRADE, at=at, entry_tier=min(tiers, key=lambda t: t.rank))
@@ -740,7 +764,7 @@ def reverse_purchase(*, purchase: Purchase, amount, idempotency_key: str, create
     purchase = Purchase.objects.get(pk=purchase.pk)  # re-read under the account lock
     existing = _previous(purchase.returns.all(), key, fingerprint)
     if existing:
-        return ReturnResult(purchase_return=existing, entries=list(existing_entries(existing)), replayed=True)
+        return ReturnResult(purchase_return=existing, entries=list(_return_entries(existing)), replayed=True)
     returnable = purchase.amount - purchase.returned_amount
     if amount > returnable:
         raise ApplicationError(
@@ -832,7 +856,7 @@ def reverse_purchase(*, purchase: Purchase, amount, idempotency_key: str, create
     return ReturnResult(purchase_return=purchase_return, entries=entries)
 
 
-def existing_entries(purchase_return: PurchaseReturn):
+def _return_entries(purchase_return: PurchaseReturn):
     return LedgerEntry.objects.filter(
         program=purchase_return.purchase.program, idempotency_key__startswith=f"~return:{purchase_return.pk}#"
     ).order_by("pk")
@@ -872,28 +896,19 @@ def spend(
             code="insufficient_points",
             extra={"needed": points, "balance": account.balance},
         )
-    now = timezone.now()
-    entry = _create_keyed(
-        LedgerEntry,
-        program=account.program,
-        account=account,
+    entry = _post_debit(
+        account,
         kind=LedgerEntry.Kind.REDEEM,
-        points=-points,
-        remaining=0,
-        available_at=now,
-        is_available=True,
-        occurred_at=now,
-        reason=reason[:300],
+        points=points,
+        reason=reason,
         idempotency_key=key,
         fingerprint=fingerprint,
         created_by=created_by,
         store=store,
         source=source,
     )
-    _consume_lots(account, entry, points)
-    account.balance -= points
     account.lifetime_redeemed += points
-    _touch(account, now)
+    _touch(account, entry.occurred_at)
     _save_account(account)
     return entry
 
@@ -979,9 +994,8 @@ def adjust(
             activity_type="adjustment",
             idempotency_key=key,
             created_by=created_by,
+            fingerprint=fingerprint,
         )
-        entry.fingerprint = fingerprint
-        entry.save(update_fields=["fingerprint"])
         if qualifying:
             _upgrade_if_earned(account, now)
     else:
@@ -992,23 +1006,16 @@ def adjust(
                 code="insufficient_points",
                 extra={"field": "points"},
             )
-        entry = LedgerEntry.objects.create(
-            program=account.program,
-            account=account,
+        entry = _post_debit(
+            account,
             kind=LedgerEntry.Kind.ADJUST,
-            points=points,
+            points=-points,
             qualifying_points=points if qualifying else 0,
-            remaining=0,
-            available_at=now,
-            is_available=True,
-            occurred_at=now,
-            reason=reason[:300],
+            reason=reason,
             idempotency_key=key,
             fingerprint=fingerprint,
             created_by=created_by,
         )
-        _consume_lots(account, entry, -points)
-        account.balance += points
     _save_account(account)
     return entry
 
