@@ -49,3 +49,42 @@ def test_the_program_overview_reads_on_a_phone(page, screenshot, sign_in, analys
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert page.locator("text=Edit the ladder").count() == 0  # analysts read, they do not edit
     screenshot("overview-phone")
+
+
+@pytest.mark.parametrize("page", [PHONE], indirect=True)
+def test_a_manager_approves_a_claim_and_adjusts_points_on_a_phone(
+    page, screenshot, sign_in, manager_user, program, enrol
+):
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from loyalty import services
+    from tests.factories import EarnRuleFactory
+
+    EarnRuleFactory(
+        program=program, name="Training", activity_type="training_hours", calculation="per_quantity", rate=Decimal("40")
+    )
+    account = enrol(program)
+    services.earn_for_activity(
+        account=account, activity_type="training_hours", quantity=2, occurred_at=timezone.now(), idempotency_key="c1"
+    )
+    sign_in(manager_user)
+
+    page.goto("/staff/programs/")
+    assert page.locator("td.num").nth(2).inner_text() == "1"  # one claim waiting
+    screenshot("program-list-phone")
+    page.goto(f"/staff/programs/{program.slug}/claims/")
+    screenshot("claims-phone")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.click("main form button:has-text('Approve')")
+    assert "Claim approved: 80 points" in page.locator(".messages").inner_text()
+
+    page.goto(f"/staff/programs/{program.slug}/adjust/")
+    page.fill("#id_member_no", account.member.member_no)
+    page.fill("#id_points", "-500")
+    page.fill("#id_reason", "Duplicate receipt")
+    page.click("main form button[type=submit]")
+    assert "below zero: 80 points available" in page.content()
+    screenshot("adjust-refused-phone")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
