@@ -2,6 +2,7 @@
 
     uv run python bench/engine.py                       # 1,000,000 accounts / 20,000,000 entries
     uv run python bench/engine.py --accounts 100000 --entries-per-account 20   # a quicker look
+    uv run python bench/engine.py --jobs expire_due --workers 2   # one job, its chunks over 2 processes
 
 1. Generates the data once with set-based SQL into the database `<name>_tpl` (kept for later runs;
    --regenerate rebuilds it).
@@ -174,6 +175,34 @@ def generate_inside(accounts: int, per_account: int) -> None:
     )
 
 
+def _worker_init(name: str) -> None:
+    setup_django(name)
+
+
+def _run_chunk(job: str, low: int, high: int, as_of):
+    from loyalty import services
+    from loyalty.models import Program
+
+    chunk = getattr(services, f"{job}_chunk")
+    return chunk(program=Program.objects.get(slug="bench"), low=low, high=high, as_of=as_of)
+
+
+def chunked(job: str, run: str, workers: int, as_of):
+    """Run a batch job the way several workers would: its chunks (disjoint account ranges, one
+    transaction each) shared out over `workers` processes, each with its own connection."""
+    import multiprocessing
+
+    from loyalty import services
+
+    def run_job(program):
+        chunks = [(job, low, high, as_of) for low, high in services.account_chunks(program=program)]
+        with multiprocessing.get_context("spawn").Pool(workers, _worker_init, (run,)) as pool:
+            results = pool.starmap(_run_chunk, chunks, chunksize=1)
+        return sum(results, services.BatchResult())
+
+    return run_job
+
+
 def time_job(label: str, job) -> dict:
     from loyalty.models import Program
     from loyalty.selectors import ledger_breaches
@@ -246,6 +275,14 @@ def main() -> None:
     parser.add_argument("--earns", type=int, default=3000)
     parser.add_argument("--name", default="loyalty_bench")
     parser.add_argument("--regenerate", action="store_true", help="Rebuild the template database.")
+    parser.add_argument(
+        "--jobs",
+        default="expire_due,evaluate_tiers,release_pending,earn",
+        help="Comma-separated: expire_due, evaluate_tiers, release_pending, earn.",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="Processes sharing each batch job's chunks (as Celery workers would)."
+    )
     parser.add_argument("--generate-inside", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -261,25 +298,21 @@ def main() -> None:
 
     from datetime import timedelta
 
-    fresh_copy(template, run)
     setup_django(run)
     from django.db import connection
     from django.utils import timezone
 
-    from loyalty import services
-
-    time_job("expire_due", lambda program: services.expire_due(program=program))
-    connection.close()
-    fresh_copy(template, run)
-    time_job("evaluate_tiers", lambda program: services.evaluate_tiers(program=program))
-    connection.close()
-    fresh_copy(template, run)
-    time_job(
-        "release_pending",
-        lambda program: services.release_pending(program=program, as_of=timezone.now() + timedelta(days=11)),
-    )
-    earns_per_second(args.earns)
-    connection.close()
+    now = timezone.now()
+    as_of = {"expire_due": now, "evaluate_tiers": now, "release_pending": now + timedelta(days=11)}
+    for job in [job for job in args.jobs.split(",") if job in as_of]:
+        fresh_copy(template, run)
+        label = job if args.workers == 1 else f"{job} x{args.workers}"
+        time_job(label, chunked(job, run, args.workers, as_of[job]))
+        connection.close()
+    if "earn" in args.jobs.split(","):
+        fresh_copy(template, run)
+        earns_per_second(args.earns)
+        connection.close()
     admin_sql(f'DROP DATABASE IF EXISTS "{run}" WITH (FORCE)')
 
 

@@ -82,6 +82,9 @@ def rule_matches(rule: EarnRule, ctx: EarnContext, rule_set: RuleSet) -> bool:
         return False
     if rule.activity_type == ActivityType.CUSTOM_CODE and rule.custom_code != ctx.code:
         return False
+    # A referral is rewarded to one party at one moment; the engine names both in the activity's code.
+    if rule.activity_type == ActivityType.REFERRAL and ctx.code != f"{rule.referral_party}:{rule.referral_trigger}":
+        return False
     day = local_date(ctx.occurred_at)
     if rule.valid_from and day < rule.valid_from:
         return False

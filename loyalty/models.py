@@ -132,6 +132,29 @@ class TermsVersion(models.Model):
         return f"{self.program} {self.version}"
 
 
+class Invitation(models.Model):
+    """A code that lets someone enrol in an invitation-only or pilot program. Single use unless told
+    otherwise; expires."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="invitations")
+    code = models.CharField(_("code"), max_length=16, unique=True)
+    email = models.EmailField(_("sent to"), blank=True)
+    max_uses = models.PositiveIntegerField(_("uses allowed"), default=1)
+    uses = models.PositiveIntegerField(_("used"), default=0)
+    expires_at = models.DateTimeField(_("expires at"))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(uses__lte=F("max_uses")), name="invitation_uses_within_max")]
+
+    def __str__(self) -> str:
+        return self.code
+
+
 class Tier(models.Model):
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="tiers")
     rank = models.PositiveSmallIntegerField(_("rank"))
@@ -237,6 +260,20 @@ class EarnRule(models.Model):
     )
     priority = models.SmallIntegerField(_("priority"), default=0)
     requires_approval = models.BooleanField(_("claims need staff approval"), default=False)
+    referral_party = models.CharField(
+        _("referral reward goes to"),
+        max_length=8,
+        choices=[("referrer", _("the member who referred")), ("referee", _("the new member"))],
+        default="referrer",
+        help_text=_("Referral rules only."),
+    )
+    referral_trigger = models.CharField(
+        _("referral rewarded on"),
+        max_length=16,
+        choices=[("enrolment", _("enrolment of the new member")), ("first_purchase", _("their first purchase"))],
+        default="enrolment",
+        help_text=_("Referral rules only."),
+    )
     # Conditions (empty means "any")
     tiers = models.ManyToManyField(Tier, blank=True, related_name="+", verbose_name=_("tiers"))
     stores = models.ManyToManyField(Store, blank=True, related_name="+", verbose_name=_("stores"))
@@ -312,6 +349,26 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member} / {self.program}"
+
+
+class TermsAcceptance(models.Model):
+    """A member accepted a version of the program's terms: when, through which channel, recorded by whom."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="terms_acceptances")
+    terms = models.ForeignKey(TermsVersion, on_delete=models.PROTECT, related_name="acceptances")
+    accepted_at = models.DateTimeField(_("accepted at"))
+    channel = models.CharField(_("channel"), max_length=12)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    store = models.ForeignKey(Store, on_delete=models.SET_NULL, null=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("terms acceptance")
+        verbose_name_plural = _("terms acceptances")
+        ordering = ["-accepted_at"]
+        constraints = [models.UniqueConstraint(fields=["account", "terms"], name="terms_accepted_once")]
+
+    def __str__(self) -> str:
+        return f"{self.account} accepted {self.terms.version}"
 
 
 class Purchase(models.Model):

@@ -4,13 +4,25 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from loyalty import engine
-from loyalty.models import Account, EarnRule, LedgerEntry, Program, Purchase, Tier
+from loyalty.models import (
+    EVIDENCE_ACTIVITY_TYPES,
+    Account,
+    Activity,
+    EarnRule,
+    LedgerEntry,
+    Program,
+    Purchase,
+    TermsAcceptance,
+    Tier,
+)
+from members import numbers
 from members.models import Member, Store
+from members.numbers import phone_prefix
 
 
 def account_statement(
@@ -267,7 +279,6 @@ def ledger_breaches(*, program: Program | None = None, limit: int = 100) -> list
 
 def program_summaries() -> QuerySet[Program]:
     """Programs with their member count, outstanding points and claims waiting (one query)."""
-    from loyalty.models import Activity
 
     return Program.objects.annotate(
         member_count=Count("accounts", distinct=True),
@@ -290,7 +301,6 @@ def tier_ladder(*, program: Program) -> list[Tier]:
 
 
 def pending_claims(*, program: Program) -> QuerySet:
-    from loyalty.models import Activity
 
     return (
         Activity.objects.filter(program=program, status=Activity.Status.PENDING_REVIEW)
@@ -305,3 +315,115 @@ def account_by_member_no(*, program: Program, member_no: str) -> Account | None:
         .filter(program=program, member__member_no=member_no.strip())
         .first()
     )
+
+
+# --- the clerk desk and the member portal -------------------------------------------------------------
+
+
+def store_programs(*, store: Store) -> QuerySet[Program]:
+    """Programs a store runs and enrols into (live or pilot)."""
+    return Program.objects.filter(stores=store, status__in=[Program.Status.LIVE, Program.Status.PILOT]).order_by("name")
+
+
+def members_served_by(*, store: Store) -> QuerySet[Member]:
+    """Members a store's clerks may see and serve: those with an account in a program the store runs."""
+    return Member.objects.filter(Exists(Account.objects.filter(member=OuterRef("pk"), program__stores=store)))
+
+
+def desk_member_search(*, store: Store, query: str, limit: int = 10) -> list[Member]:
+    """As-you-type search at the desk: card number, phone or email (their beginning), or a name."""
+    query = query.strip()
+    if len(query) < 3:
+        return []
+    members = members_served_by(store=store).exclude(status=Member.Status.ANONYMISED)
+    digits = numbers.normalise(query)
+    if "@" in query:
+        match = Q(email__istartswith=query)
+    elif digits.lstrip("+").isdigit():
+        match = Q(member_no__startswith=digits)
+        phone = phone_prefix(digits)
+        if phone:
+            match |= Q(phone__startswith=phone)
+    else:
+        match = Q(last_name__istartswith=query) | Q(company__istartswith=query) | Q(first_name__istartswith=query)
+    return list(members.filter(match).select_related("home_store").order_by("last_name", "first_name", "pk")[:limit])
+
+
+def desk_member(*, store: Store, member_no: str) -> Member | None:
+    return (
+        members_served_by(store=store)
+        .exclude(status=Member.Status.ANONYMISED)
+        .filter(member_no=numbers.normalise(member_no))
+        .first()
+    )
+
+
+def desk_accounts(*, store: Store, member: Member) -> list[Account]:
+    """The member's accounts in the programs this store runs."""
+    return list(
+        Account.objects.filter(member=member, program__stores=store)
+        .select_related("program", "tier")
+        .order_by("program__name")
+    )
+
+
+def member_accounts(*, member: Member) -> list[Account]:
+    return list(Account.objects.filter(member=member).select_related("program", "tier").order_by("enrolled_at"))
+
+
+def latest_entries(*, account: Account, limit: int = 5) -> list[LedgerEntry]:
+    return list(account_statement(account=account)[:limit])
+
+
+def member_claims(*, member: Member) -> QuerySet[Activity]:
+    """The member's claims (activities that need evidence), newest first, with their review status."""
+    return (
+        Activity.objects.filter(account__member=member, activity_type__in=sorted(EVIDENCE_ACTIVITY_TYPES))
+        .select_related("account__program")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def member_referrals(*, member: Member) -> list[dict]:
+    """People the member referred, with the points the member earned for each (three queries)."""
+    referees = list(member.referrals.order_by("-enrolled_at", "-pk").prefetch_related("accounts"))
+    keys = {
+        f"~referral:{trigger}:referrer:{account.pk}": referee.pk
+        for referee in referees
+        for account in referee.accounts.all()
+        for trigger in ("enrolment", "first_purchase")
+    }
+    points = dict.fromkeys((referee.pk for referee in referees), 0)
+    earned = (
+        LedgerEntry.objects.filter(account__member=member, activity__idempotency_key__in=list(keys))
+        .values_list("activity__idempotency_key")
+        .annotate(total=Sum("points"))
+    )
+    for key, total in earned:
+        points[keys[key]] += total
+    return [{"member": referee, "points": points[referee.pk]} for referee in referees]
+
+
+def open_programs() -> QuerySet[Program]:
+    """Programs a person can join online (invitation-only and pilot ones ask for a code)."""
+    return Program.objects.filter(status__in=[Program.Status.LIVE, Program.Status.PILOT]).order_by("name")
+
+
+def member_terms_history(*, member: Member) -> QuerySet[TermsAcceptance]:
+    return (
+        TermsAcceptance.objects.filter(account__member=member)
+        .select_related("terms", "account__program", "store")
+        .order_by("-accepted_at")
+    )
+
+
+def keyed_occurrence(*, program: Program, idempotency_key: str) -> datetime.datetime | None:
+    """When a purchase or activity posted under this key happened, so a form sent twice (a double click,
+    a reload) repeats the first post exactly and gets its result back."""
+    for model in (Purchase, Activity):
+        found = model.objects.filter(program=program, idempotency_key=idempotency_key).values_list(
+            "occurred_at", flat=True
+        )
+        if found:
+            return found[0]
+    return None

@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import itertools
 import json
+import secrets
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -19,6 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, Min
 from django.db.models.expressions import RawSQL
 from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -29,17 +31,21 @@ from loyalty.models import (
     Account,
     Activity,
     ActivityType,
+    Invitation,
     LedgerAllocation,
     LedgerEntry,
     Program,
     Purchase,
     PurchaseReturn,
+    TermsAcceptance,
+    TermsVersion,
     Tier,
     TierBenefit,
     TierChange,
 )
 from loyalty.selectors import earn_rule_set, earned_in_cap_periods, qualifying_total
 from members.models import Member, Store
+from members.services import member_by_referral_code, member_create, phone_normalise
 
 MAX_PURCHASE_AMOUNT = Decimal(getattr(settings, "LOYALTY_MAX_PURCHASE_AMOUNT", "1000000"))
 MAX_ADJUSTMENT_POINTS = 10_000_000
@@ -495,6 +501,158 @@ def enrol(
     )
     _upgrade_if_earned(account, at)
     _save_account(account)
+    if member.referred_by_id:
+        _referral_rewards(account, trigger="enrolment", at=at, store=store, created_by=enrolled_by)
+        account.refresh_from_db()
+    return account
+
+
+INVITATION_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def terms_current(*, program: Program, on: datetime.date | None = None) -> TermsVersion | None:
+    """The terms in force: the latest version whose effective date has come."""
+    on = on or timezone.localdate()
+    return program.terms_versions.filter(effective_on__lte=on).order_by("-effective_on", "-pk").first()
+
+
+def terms_accept(
+    *, account: Account, terms: TermsVersion, channel: str, recorded_by=None, store: Store | None = None
+) -> TermsAcceptance:
+    """Record that the member accepted this version (once; accepting again returns the first record)."""
+    acceptance, _created = TermsAcceptance.objects.get_or_create(
+        account=account,
+        terms=terms,
+        defaults={"accepted_at": timezone.now(), "channel": channel, "recorded_by": recorded_by, "store": store},
+    )
+    return acceptance
+
+
+@transaction.atomic
+def invitation_create(
+    *, program: Program, email: str = "", max_uses: int = 1, valid_days: int = 30, created_by=None
+) -> Invitation:
+    code = "".join(secrets.choice(INVITATION_ALPHABET) for _ in range(10))
+    return Invitation.objects.create(
+        program=program,
+        code=code,
+        email=email,
+        max_uses=max_uses,
+        expires_at=timezone.now() + datetime.timedelta(days=valid_days),
+        created_by=created_by,
+    )
+
+
+def _invitation_use(program: Program, code: str) -> Invitation:
+    code = (code or "").strip().upper().replace("-", "").replace(" ", "")
+    invitation = Invitation.objects.select_for_update().filter(program=program, code=code).first() if code else None
+    if invitation is None:
+        raise ApplicationError(
+            _("This invitation code is not valid for “%(program)s”. Check the code in your invitation.")
+            % {"program": program},
+            code="invalid_invitation",
+            extra={"field": "invitation_code"},
+        )
+    if invitation.expires_at <= timezone.now():
+        raise ApplicationError(
+            _("This invitation expired on %(date)s. Ask the program for a new one.")
+            % {"date": date_format(timezone.localtime(invitation.expires_at), "DATE_FORMAT")},
+            code="invitation_expired",
+            extra={"field": "invitation_code"},
+        )
+    if invitation.uses >= invitation.max_uses:
+        raise ApplicationError(
+            _("This invitation has already been used. Ask the program for a new one."),
+            code="invitation_used",
+            extra={"field": "invitation_code"},
+        )
+    Invitation.objects.filter(pk=invitation.pk).update(uses=F("uses") + 1)
+    return invitation
+
+
+def store_runs_program(*, store: Store, program: Program) -> bool:
+    return program.stores.filter(pk=store.pk).exists()
+
+
+@transaction.atomic
+def member_enrol(
+    *,
+    program: Program,
+    channel: str,
+    accept_terms: bool,
+    enrolled_by=None,
+    store: Store | None = None,
+    invitation_code: str = "",
+    referral_code: str = "",
+    user=None,
+    **member_fields,
+) -> Account:
+    """Enrol a new customer: the member (checked for duplicates, card number issued), their account with
+    the welcome bonus, their acceptance of the terms in force, a referral if they came with a code and the
+    invitation they used. One transaction: a refusal anywhere writes nothing."""
+    if store is not None and not store_runs_program(store=store, program=program):
+        raise ApplicationError(
+            _("%(store)s does not run “%(program)s”.") % {"store": store, "program": program},
+            code="store_not_in_program",
+        )
+    terms = terms_current(program=program)
+    if terms is not None and not accept_terms:
+        raise ApplicationError(
+            _("The member must accept the program's terms (version %(version)s) to join.") % {"version": terms.version},
+            code="terms_not_accepted",
+            extra={"field": "accept_terms"},
+        )
+    referred_by = member_by_referral_code(referral_code) if referral_code.strip() else None
+    if referred_by is not None and _same_person(referred_by, member_fields):
+        raise ApplicationError(
+            _("A member cannot use their own referral code."), code="self_referral", extra={"field": "referral_code"}
+        )
+    invited = False
+    if program.enrolment_mode != Program.EnrolmentMode.OPEN and invitation_code.strip():
+        _invitation_use(program, invitation_code)
+        invited = True
+    elif program.enrolment_mode == Program.EnrolmentMode.INVITATION and channel != Member.Channel.IMPORT:
+        _invitation_use(program, invitation_code)  # refuses with the reason
+    member = member_create(
+        channel=channel, enrolled_by=enrolled_by, store=store, referred_by=referred_by, user=user, **member_fields
+    )
+    account = enrol(
+        member=member, program=program, enrolled_by=enrolled_by, store=store, invited=invited or channel == "import"
+    )
+    if terms is not None:
+        terms_accept(account=account, terms=terms, channel=channel, recorded_by=enrolled_by, store=store)
+    return account
+
+
+def _same_person(member: Member, fields: dict) -> bool:
+    email = (fields.get("email") or "").strip().lower()
+    try:
+        phone = phone_normalise(fields.get("phone") or "")
+    except ApplicationError:
+        phone = ""  # member_create reports the bad phone
+    return bool((email and member.email.lower() == email) or (phone and str(member.phone) == phone))
+
+
+@transaction.atomic
+def member_join(
+    *, member: Member, program: Program, channel: str, accept_terms: bool, invitation_code: str = "", recorded_by=None
+) -> Account:
+    """An existing member joins another program (or confirms the one a clerk enrolled them in)."""
+    terms = terms_current(program=program)
+    if terms is not None and not accept_terms:
+        raise ApplicationError(
+            _("Accept the program's terms (version %(version)s) to join.") % {"version": terms.version},
+            code="terms_not_accepted",
+            extra={"field": "accept_terms"},
+        )
+    invited = False
+    already = Account.objects.filter(member=member, program=program).first()
+    if already is None and program.enrolment_mode != Program.EnrolmentMode.OPEN and invitation_code.strip():
+        _invitation_use(program, invitation_code)
+        invited = True
+    account = already or enrol(member=member, program=program, enrolled_by=recorded_by, invited=invited)
+    if terms is not None:
+        terms_accept(account=account, terms=terms, channel=channel, recorded_by=recorded_by)
     return account
 
 
@@ -607,7 +765,42 @@ def earn_for_purchase(
     _touch(account, occurred_at)
     upgraded = _upgrade_if_earned(account, timezone.now())
     _save_account(account)
+    if account.member.referred_by_id and not account.purchases.exclude(pk=purchase.pk).exists():
+        _referral_rewards(account, trigger="first_purchase", at=occurred_at, store=store, created_by=created_by)
+        account.refresh_from_db()
     return EarnResult(account=account, entries=entries, purchase=purchase, upgraded_to=upgraded)
+
+
+def _referral_rewards(referee: Account, *, trigger: str, at: datetime.datetime, store, created_by) -> None:
+    """Reward a referral as the program's referral rules say: the referrer, the new member or both, when the
+    new member enrols or makes a first purchase. Each reward is posted once (engine key per referee)."""
+    referrer = referee.member.referred_by
+    if referrer is None:
+        return
+    rule_set = earn_rule_set(program=referee.program, activity_type=ActivityType.REFERRAL)
+    parties = sorted({rule.referral_party for rule in rule_set.rules if rule.referral_trigger == trigger})
+    for party in parties:
+        if party == "referee":
+            target, description = referee, _("Joined with %(name)s's referral") % {"name": referrer.first_name}
+        else:
+            # Lock order: the referee's account is held; the referrer enrolled earlier (a referee is always
+            # newer than their referrer), so two referrals can never wait on each other in a cycle.
+            target = Account.objects.filter(member=referrer, program=referee.program).first()
+            if target is None or referrer.status != Member.Status.ACTIVE:
+                continue
+            description = _("Referred %(name)s") % {"name": referee.member.first_name or referee.member.company}
+        _activity_record(
+            target,
+            activity_type=ActivityType.REFERRAL,
+            occurred_at=at,
+            key=f"~referral:{trigger}:{party}:{referee.pk}",
+            quantity=Decimal(1),
+            code=f"{party}:{trigger}",
+            description=description,
+            evidence=None,
+            store=store,
+            created_by=created_by,
+        )
 
 
 @transaction.atomic
@@ -623,8 +816,10 @@ def earn_for_activity(
     evidence=None,
     store: Store | None = None,
     created_by=None,
+    as_claim: bool = False,
 ) -> EarnResult:
-    """Record a non-spend activity. Types whose rules need approval become a claim for staff instead."""
+    """Record a non-spend activity. Types that need evidence, activities whose rules need approval, and
+    whatever a member claims for themselves (`as_claim`) become a claim for staff instead."""
     key = _require_key(idempotency_key)
     if activity_type not in ActivityType.values or activity_type in {ActivityType.PURCHASE, ActivityType.ENROLMENT}:
         allowed = ", ".join(t for t in ActivityType.values if t not in {ActivityType.PURCHASE, ActivityType.ENROLMENT})
@@ -647,10 +842,38 @@ def earn_for_activity(
     if activity_type == ActivityType.CUSTOM_CODE and not code:
         raise ApplicationError(_("A custom-code activity needs its code."), code="invalid", extra={"field": "code"})
     _check_occurred_at(occurred_at)
+    return _activity_record(
+        account,
+        activity_type=activity_type,
+        occurred_at=occurred_at,
+        key=key,
+        quantity=quantity,
+        code=code,
+        description=description,
+        evidence=evidence,
+        store=store,
+        created_by=created_by,
+        as_claim=as_claim,
+    )
+
+
+def _activity_record(
+    account: Account,
+    *,
+    activity_type: str,
+    occurred_at: datetime.datetime,
+    key: str,
+    quantity: Decimal,
+    code: str,
+    description: str,
+    evidence,
+    store: Store | None,
+    created_by,
+    as_claim: bool = False,
+) -> EarnResult:
     fingerprint = _fingerprint(
         account=account.pk, type=activity_type, quantity=quantity, code=code, at=occurred_at.isoformat()
     )
-
     account = _lock_account(account)
     program = account.program
     existing = _previous(Activity.objects.filter(program=program), key, fingerprint)
@@ -665,8 +888,10 @@ def earn_for_activity(
     )
     # Training, certifications and reviews need evidence, so they always wait for staff; other activities
     # wait when a rule that would reward them asks for approval.
-    needs_approval = activity_type in EVIDENCE_ACTIVITY_TYPES or any(
-        rule.requires_approval and engine.rule_matches(rule, ctx, rule_set) for rule in rule_set.rules
+    needs_approval = (
+        as_claim
+        or activity_type in EVIDENCE_ACTIVITY_TYPES
+        or any(rule.requires_approval and engine.rule_matches(rule, ctx, rule_set) for rule in rule_set.rules)
     )
     activity = _create_keyed(
         Activity,
@@ -1039,7 +1264,8 @@ TIER_CHANGE = TierChange._meta.db_table
 PURCHASE = Purchase._meta.db_table
 
 
-def _account_chunks(program: Program, chunk_size: int):
+def account_chunks(*, program: Program, chunk_size: int = 20_000):
+    """Disjoint [low, high) ranges of account ids covering the program, for the batch jobs' chunks."""
     bounds = Account.objects.filter(program=program).aggregate(low=Min("pk"), high=Max("pk"))
     if bounds["low"] is None:
         return
@@ -1096,51 +1322,83 @@ def expire_due(*, program: Program, as_of: datetime.datetime | None = None, chun
     """Turn the unspent part of lapsed lots into expire entries. Safe to re-run and to kill: a chunk
     commits whole, and an expired lot has nothing left to expire."""
     as_of = as_of or timezone.now()
+    total = BatchResult()
+    for low, high in account_chunks(program=program, chunk_size=chunk_size):
+        total += expire_due_chunk(program=program, low=low, high=high, as_of=as_of)
+    return total
+
+
+def expire_due_chunk(*, program: Program, low: int, high: int, as_of: datetime.datetime) -> BatchResult:
+    """`expire_due` for the accounts with ids in [low, high), in one transaction. Chunks are disjoint, so
+    several workers can run different chunks of one run at the same time."""
     if program.expiry_policy == Program.ExpiryPolicy.NEVER:
         return BatchResult()
-    inactive_before = None
+    due = (
+        "l.program_id = %s AND l.account_id >= %s AND l.account_id < %s AND l.remaining > 0"
+        " AND l.is_available = %s AND (l.expires_at <= %s"
+    )
+    due_params = [program.pk, low, high, True, as_of]
     if program.expiry_policy == Program.ExpiryPolicy.INACTIVITY:
-        inactive_before = as_of - relativedelta(months=program.expiry_months)
-    reason_sql, reason_params = _expiry_reason_sql(program)
-    total = BatchResult()
-    for low, high in _account_chunks(program, chunk_size):
-        due = (
-            "l.program_id = %s AND l.account_id >= %s AND l.account_id < %s AND l.remaining > 0"
-            " AND l.is_available = %s AND (l.expires_at <= %s"
+        due += (
+            f" OR l.account_id IN (SELECT a2.id FROM {ACCOUNT} a2 WHERE a2.program_id = %s"
+            " AND a2.id >= %s AND a2.id < %s AND a2.last_activity_at <= %s)"
         )
-        due_params = [program.pk, low, high, True, as_of]
-        if inactive_before is not None:
-            due += (
-                f" OR l.account_id IN (SELECT a2.id FROM {ACCOUNT} a2 WHERE a2.program_id = %s"
-                " AND a2.id >= %s AND a2.id < %s AND a2.last_activity_at <= %s)"
-            )
-            due_params += [program.pk, low, high, inactive_before]
-        due += ")"
-        with transaction.atomic(), connection.cursor() as cursor:
-            if not _lock_accounts(low, high, f"SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due}", due_params):
-                continue
+        due_params += [program.pk, low, high, as_of - relativedelta(months=program.expiry_months)]
+    due += ")"
+    reason_sql, reason_params = _expiry_reason_sql(program)
+    columns = (
+        "program_id, account_id, kind, points, qualifying_points, remaining, expires_at, available_at,"
+        " is_available, occurred_at, reason, reverses_id, fingerprint, created_at"
+    )
+
+    def expire_entry(points_sql: str, lot_sql: str) -> str:
+        # Each expire entry names the lot it takes back (`reverses`): that is its allocation.
+        return f"%s, {points_sql}, 0, 0, NULL, %s, %s, %s, {reason_sql}, {lot_sql}, '', %s"
+
+    entry_params = [LedgerEntry.Kind.EXPIRE, as_of, True, as_of, *reason_params, timezone.now()]
+    with transaction.atomic(), connection.cursor() as cursor:
+        if not _lock_accounts(low, high, f"SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due}", due_params):
+            return BatchResult()
+        if connection.vendor == "postgresql":
+            # One pass over the lapsed lots: clear them, post their expire entries and debit the accounts
+            # from what the clearing returned (the lot's remaining before it was cleared).
             cursor.execute(
-                f"UPDATE {ACCOUNT} SET balance = balance - d.points, lifetime_expired = lifetime_expired + d.points"
-                f" FROM (SELECT l.account_id, SUM(l.remaining) AS points FROM {ENTRY} l WHERE {due} GROUP BY l.account_id) d"
-                # The range lets PostgreSQL look the chunk's accounts up by key instead of scanning them all.
-                f" WHERE {ACCOUNT}.id = d.account_id AND {ACCOUNT}.id >= %s AND {ACCOUNT}.id < %s",
-                [*due_params, low, high],
+                f"WITH lapsed AS (SELECT l.id, l.remaining FROM {ENTRY} l WHERE {due}),"
+                f" cleared AS (UPDATE {ENTRY} AS l SET remaining = 0 FROM lapsed WHERE l.id = lapsed.id"
+                "  RETURNING l.id, l.program_id, l.account_id, lapsed.remaining AS points),"
+                f" posted AS (INSERT INTO {ENTRY} ({columns})"
+                f"  SELECT c.program_id, c.account_id, {expire_entry('-c.points', 'c.id')}"
+                f"  FROM cleared c JOIN {ACCOUNT} a ON a.id = c.account_id AND a.id >= %s AND a.id < %s"
+                f"  JOIN {MEMBER} m ON m.id = a.member_id),"
+                " debited AS (SELECT account_id, SUM(points) AS points, COUNT(*) AS lots FROM cleared GROUP BY account_id),"
+                f" accounts AS (UPDATE {ACCOUNT} SET balance = balance - d.points,"
+                "  lifetime_expired = lifetime_expired + d.points FROM debited d"
+                f"  WHERE {ACCOUNT}.id = d.account_id AND {ACCOUNT}.id >= %s AND {ACCOUNT}.id < %s"
+                "  RETURNING d.points, d.lots)"
+                " SELECT COALESCE(SUM(lots), 0), COALESCE(SUM(points), 0) FROM accounts",
+                [*due_params, *entry_params, low, high, low, high],
             )
-            # Each expire entry names the lot it takes back (`reverses`): that is its allocation.
-            cursor.execute(
-                f"INSERT INTO {ENTRY} (program_id, account_id, kind, points, qualifying_points, remaining, expires_at,"
-                " available_at, is_available, occurred_at, reason, reverses_id, fingerprint, created_at)"
-                f" SELECT l.program_id, l.account_id, %s, -l.remaining, 0, 0, NULL, %s, %s, %s, {reason_sql}, l.id, '', %s"
-                f" FROM {ENTRY} l JOIN {ACCOUNT} a ON a.id = l.account_id AND a.id >= %s AND a.id < %s"
-                f" JOIN {MEMBER} m ON m.id = a.member_id WHERE {due}",
-                [LedgerEntry.Kind.EXPIRE, as_of, True, as_of, *reason_params, timezone.now(), low, high, *due_params],
-            )
-            rows = cursor.rowcount
-            cursor.execute(f"SELECT COALESCE(SUM(l.remaining), 0) FROM {ENTRY} l WHERE {due}", due_params)
-            points = int(cursor.fetchone()[0])
-            cursor.execute(f"UPDATE {ENTRY} AS l SET remaining = 0 WHERE {due}", due_params)
-        total += BatchResult(rows=rows, points=points)
-    return total
+            rows, points = cursor.fetchone()
+            return BatchResult(rows=int(rows), points=int(points))
+        # Portable statements (SQLite, the demo's database): the same effect in four passes.
+        cursor.execute(
+            f"UPDATE {ACCOUNT} SET balance = balance - d.points, lifetime_expired = lifetime_expired + d.points"
+            f" FROM (SELECT l.account_id, SUM(l.remaining) AS points FROM {ENTRY} l WHERE {due} GROUP BY l.account_id) d"
+            f" WHERE {ACCOUNT}.id = d.account_id AND {ACCOUNT}.id >= %s AND {ACCOUNT}.id < %s",
+            [*due_params, low, high],
+        )
+        cursor.execute(
+            f"INSERT INTO {ENTRY} ({columns})"
+            f" SELECT l.program_id, l.account_id, {expire_entry('-l.remaining', 'l.id')}"
+            f" FROM {ENTRY} l JOIN {ACCOUNT} a ON a.id = l.account_id AND a.id >= %s AND a.id < %s"
+            f" JOIN {MEMBER} m ON m.id = a.member_id WHERE {due}",
+            [*entry_params, low, high, *due_params],
+        )
+        rows = cursor.rowcount
+        cursor.execute(f"SELECT COALESCE(SUM(l.remaining), 0) FROM {ENTRY} l WHERE {due}", due_params)
+        points = int(cursor.fetchone()[0])
+        cursor.execute(f"UPDATE {ENTRY} AS l SET remaining = 0 WHERE {due}", due_params)
+    return BatchResult(rows=rows, points=points)
 
 
 def release_pending(
@@ -1149,26 +1407,44 @@ def release_pending(
     """Make points available once their return window has passed. Safe to re-run."""
     as_of = as_of or timezone.now()
     total = BatchResult()
-    for low, high in _account_chunks(program, chunk_size):
-        due = (
-            "l.program_id = %s AND l.account_id >= %s AND l.account_id < %s"
-            " AND l.is_available = %s AND l.available_at <= %s"
-        )
-        due_params = [program.pk, low, high, False, as_of]
-        with transaction.atomic(), connection.cursor() as cursor:
-            if not _lock_accounts(low, high, f"SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due}", due_params):
-                continue
-            cursor.execute(
-                f"UPDATE {ACCOUNT} SET balance = balance + d.points, pending = pending - d.points"
-                f" FROM (SELECT l.account_id, SUM(l.points) AS points FROM {ENTRY} l WHERE {due} GROUP BY l.account_id) d"
-                f" WHERE {ACCOUNT}.id = d.account_id AND {ACCOUNT}.id >= %s AND {ACCOUNT}.id < %s",
-                [*due_params, low, high],
-            )
-            cursor.execute(f"SELECT COUNT(*), COALESCE(SUM(l.points), 0) FROM {ENTRY} l WHERE {due}", due_params)
-            rows, points = cursor.fetchone()
-            cursor.execute(f"UPDATE {ENTRY} AS l SET is_available = %s WHERE {due}", [True, *due_params])
-        total += BatchResult(rows=int(rows), points=int(points))
+    for low, high in account_chunks(program=program, chunk_size=chunk_size):
+        total += release_pending_chunk(program=program, low=low, high=high, as_of=as_of)
     return total
+
+
+def release_pending_chunk(*, program: Program, low: int, high: int, as_of: datetime.datetime) -> BatchResult:
+    """`release_pending` for the accounts with ids in [low, high), in one transaction."""
+    due = "l.program_id = %s AND l.account_id >= %s AND l.account_id < %s AND l.is_available = %s AND l.available_at <= %s"
+    due_params = [program.pk, low, high, False, as_of]
+    with transaction.atomic(), connection.cursor() as cursor:
+        if not _lock_accounts(low, high, f"SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due}", due_params):
+            return BatchResult()
+        if connection.vendor == "postgresql":
+            # One pass: release the entries and credit the accounts from what the release returned.
+            cursor.execute(
+                f"WITH released AS (UPDATE {ENTRY} AS l SET is_available = %s WHERE {due}"
+                "  RETURNING l.account_id, l.points),"
+                " credited AS (SELECT account_id, SUM(points) AS points, COUNT(*) AS entries FROM released"
+                "  GROUP BY account_id),"
+                f" accounts AS (UPDATE {ACCOUNT} SET balance = balance + d.points, pending = pending - d.points"
+                f"  FROM credited d WHERE {ACCOUNT}.id = d.account_id AND {ACCOUNT}.id >= %s AND {ACCOUNT}.id < %s"
+                "  RETURNING d.points, d.entries)"
+                " SELECT COALESCE(SUM(entries), 0), COALESCE(SUM(points), 0) FROM accounts",
+                [True, *due_params, low, high],
+            )
+            rows, points = cursor.fetchone()
+            return BatchResult(rows=int(rows), points=int(points))
+        # Portable statements (SQLite, the demo's database): the same effect in three passes.
+        cursor.execute(
+            f"UPDATE {ACCOUNT} SET balance = balance + d.points, pending = pending - d.points"
+            f" FROM (SELECT l.account_id, SUM(l.points) AS points FROM {ENTRY} l WHERE {due} GROUP BY l.account_id) d"
+            f" WHERE {ACCOUNT}.id = d.account_id AND {ACCOUNT}.id >= %s AND {ACCOUNT}.id < %s",
+            [*due_params, low, high],
+        )
+        cursor.execute(f"SELECT COUNT(*), COALESCE(SUM(l.points), 0) FROM {ENTRY} l WHERE {due}", due_params)
+        rows, points = cursor.fetchone()
+        cursor.execute(f"UPDATE {ENTRY} AS l SET is_available = %s WHERE {due}", [True, *due_params])
+    return BatchResult(rows=int(rows), points=int(points))
 
 
 def _kept_window(program: Program, as_of: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:
@@ -1184,6 +1460,14 @@ def evaluate_tiers(
     """Review tiers whose window has closed (after the grace months): members who did not re-qualify go
     down one tier or straight to the tier they earned. Upgrades happen at earning, not here. Safe to re-run."""
     as_of = as_of or timezone.now()
+    total = BatchResult()
+    for low, high in account_chunks(program=program, chunk_size=chunk_size):
+        total += evaluate_tiers_chunk(program=program, low=low, high=high, as_of=as_of)
+    return total
+
+
+def evaluate_tiers_chunk(*, program: Program, low: int, high: int, as_of: datetime.datetime) -> BatchResult:
+    """`evaluate_tiers` for the accounts with ids in [low, high), in one transaction."""
     tiers = list(program.tiers.order_by("rank"))
     if len(tiers) < 2:
         return BatchResult()
@@ -1219,53 +1503,50 @@ def evaluate_tiers(
     # OFFSET 0 keeps PostgreSQL from inlining the sums' subquery, which would re-run both sums for every
     # mention of q below (20x slower); SQLite, the demo's database, evaluates it once anyway.
     fence = " OFFSET 0" if connection.vendor == "postgresql" else ""
-    total = BatchResult()
-    for low, high in _account_chunks(program, chunk_size):
-        due = "a.program_id = %s AND a.id >= %s AND a.id < %s AND a.tier_review_at <= %s AND a.tier_id <> %s"
-        due_params = [program.pk, low, high, cutoff, entry_tier.pk]
-        with transaction.atomic(), connection.cursor() as cursor:
-            if not _lock_accounts(low, high, f"SELECT a.id FROM {ACCOUNT} a WHERE {due}", due_params):
-                continue
-            # What each member earned: the better of the window under review and the current window so far.
-            earned_sql = (
-                f"SELECT a.id, a.tier_id, CASE WHEN q_review >= q_now THEN q_review ELSE q_now END AS q FROM ("
-                f" SELECT a.id, a.tier_id, {qualifying('a.tier_window_start', 'a.tier_review_at')} AS q_review,"
-                f" {qualifying('%s', '%s')} AS q_now FROM {ACCOUNT} a WHERE {due}{fence}) a"
-            )
-            cursor.execute(
-                f"INSERT INTO {TIER_CHANGE} (account_id, from_tier_id, to_tier_id, reason, changed_at)"
-                f" SELECT id, tier_id, CASE target WHEN 0 THEN {entry_tier.pk} {tier_at} END, %s, %s FROM ("
-                f"  SELECT id, tier_id, current_position, {target} AS target FROM ("
-                f"   SELECT id, tier_id, CASE tier_id {position_of} END AS current_position,"
-                f"   CASE {earned_position} ELSE 0 END AS earned FROM ({earned_sql}) e) r) t"
-                " WHERE target < current_position",
-                [TierChange.Reason.DOWNGRADE, as_of, current_start, current_end, *due_params],
-            )
-            downgraded = cursor.rowcount
-            moved = (
-                f"SELECT tc.to_tier_id FROM {TIER_CHANGE} tc WHERE tc.account_id = a.id AND tc.changed_at = %s"
-                " AND tc.reason = %s AND tc.from_tier_id = a.tier_id"
-            )
-            # The same accounts as `due`, still matched after their tier has changed below.
-            reviewed_sql = "program_id = %s AND id >= %s AND id < %s AND tier_review_at <= %s"
-            reviewed_params = due_params[:-1]
-            cursor.execute(
-                f"UPDATE {ACCOUNT} SET tier_id = COALESCE(({moved.replace('a.', f'{ACCOUNT}.')}), tier_id),"
-                f" tier_since = CASE WHEN EXISTS ({moved.replace('a.', f'{ACCOUNT}.')}) THEN %s ELSE tier_since END"
-                f" WHERE {reviewed_sql}",
-                [as_of, TierChange.Reason.DOWNGRADE, as_of, TierChange.Reason.DOWNGRADE, as_of, *reviewed_params],
-            )
-            # Everyone reviewed starts a new window; members back at the entry tier have nothing to keep.
-            cursor.execute(
-                f"UPDATE {ACCOUNT} SET"
-                " tier_window_start = CASE WHEN tier_id = %s THEN NULL ELSE %s END,"
-                " tier_review_at = CASE WHEN tier_id = %s THEN NULL ELSE %s END"
-                f" WHERE {reviewed_sql}",
-                [entry_tier.pk, kept_start, entry_tier.pk, kept_end, *reviewed_params],
-            )
-            reviewed = cursor.rowcount
-        total += BatchResult(rows=reviewed, points=downgraded)
-    return total
+    due = "a.program_id = %s AND a.id >= %s AND a.id < %s AND a.tier_review_at <= %s AND a.tier_id <> %s"
+    due_params = [program.pk, low, high, cutoff, entry_tier.pk]
+    with transaction.atomic(), connection.cursor() as cursor:
+        if not _lock_accounts(low, high, f"SELECT a.id FROM {ACCOUNT} a WHERE {due}", due_params):
+            return BatchResult()
+        # What each member earned: the better of the window under review and the current window so far.
+        earned_sql = (
+            f"SELECT a.id, a.tier_id, CASE WHEN q_review >= q_now THEN q_review ELSE q_now END AS q FROM ("
+            f" SELECT a.id, a.tier_id, {qualifying('a.tier_window_start', 'a.tier_review_at')} AS q_review,"
+            f" {qualifying('%s', '%s')} AS q_now FROM {ACCOUNT} a WHERE {due}{fence}) a"
+        )
+        cursor.execute(
+            f"INSERT INTO {TIER_CHANGE} (account_id, from_tier_id, to_tier_id, reason, changed_at)"
+            f" SELECT id, tier_id, CASE target WHEN 0 THEN {entry_tier.pk} {tier_at} END, %s, %s FROM ("
+            f"  SELECT id, tier_id, current_position, {target} AS target FROM ("
+            f"   SELECT id, tier_id, CASE tier_id {position_of} END AS current_position,"
+            f"   CASE {earned_position} ELSE 0 END AS earned FROM ({earned_sql}) e) r) t"
+            " WHERE target < current_position",
+            [TierChange.Reason.DOWNGRADE, as_of, current_start, current_end, *due_params],
+        )
+        downgraded = cursor.rowcount
+        moved = (
+            f"SELECT tc.to_tier_id FROM {TIER_CHANGE} tc WHERE tc.account_id = a.id AND tc.changed_at = %s"
+            " AND tc.reason = %s AND tc.from_tier_id = a.tier_id"
+        )
+        # The same accounts as `due`, still matched after their tier has changed below.
+        reviewed_sql = "program_id = %s AND id >= %s AND id < %s AND tier_review_at <= %s"
+        reviewed_params = due_params[:-1]
+        cursor.execute(
+            f"UPDATE {ACCOUNT} SET tier_id = COALESCE(({moved.replace('a.', f'{ACCOUNT}.')}), tier_id),"
+            f" tier_since = CASE WHEN EXISTS ({moved.replace('a.', f'{ACCOUNT}.')}) THEN %s ELSE tier_since END"
+            f" WHERE {reviewed_sql}",
+            [as_of, TierChange.Reason.DOWNGRADE, as_of, TierChange.Reason.DOWNGRADE, as_of, *reviewed_params],
+        )
+        # Everyone reviewed starts a new window; members back at the entry tier have nothing to keep.
+        cursor.execute(
+            f"UPDATE {ACCOUNT} SET"
+            " tier_window_start = CASE WHEN tier_id = %s THEN NULL ELSE %s END,"
+            " tier_review_at = CASE WHEN tier_id = %s THEN NULL ELSE %s END"
+            f" WHERE {reviewed_sql}",
+            [entry_tier.pk, kept_start, entry_tier.pk, kept_end, *reviewed_params],
+        )
+        reviewed = cursor.rowcount
+    return BatchResult(rows=reviewed, points=downgraded)
 
 
 # --- program configuration ---------------------------------------------------------------------------

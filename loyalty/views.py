@@ -9,6 +9,7 @@ from django.views.generic import TemplateView
 
 from loyalty import selectors, services
 from loyalty.core.exceptions import ApplicationError
+from loyalty.core.forms import add_application_error
 from loyalty.forms import AdjustForm, PreviewForm, RejectClaimForm, TierFormSet
 from loyalty.models import Activity, Program
 
@@ -186,9 +187,7 @@ class AdjustView(ProgramStaffMixin, TemplateView):
                         created_by=request.user,
                     )
                 except ApplicationError as error:
-                    form.add_error(
-                        error.extra.get("field") if error.extra.get("field") in form.fields else None, error.message
-                    )
+                    add_application_error(form, error)
                 else:
                     account.refresh_from_db()
                     messages.success(

@@ -1,7 +1,9 @@
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
 
 
 class UserManager(BaseUserManager):
@@ -100,6 +102,24 @@ class StaffProfile(models.Model):
         return str(self.user)
 
 
+class MemberType(models.Model):
+    """A trade or kind of member (consumer, contractor, roofer, ...). Programs target rules and rewards at
+    these codes; staff add their own in the admin."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=80)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    is_active = models.BooleanField(_("offered at enrolment"), default=True)
+
+    class Meta:
+        verbose_name = _("member type")
+        verbose_name_plural = _("member types")
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Member(models.Model):
     """A person or a firm's contact who belongs to loyalty programs (one Account per program)."""
 
@@ -109,15 +129,31 @@ class Member(models.Model):
         CLOSED = "closed", _("Closed")
         ANONYMISED = "anonymised", _("Anonymised")
 
-    member_no = models.CharField(_("member number"), max_length=32, unique=True)
+    class Channel(models.TextChoices):
+        COUNTER = "counter", _("At the counter")
+        ONLINE = "online", _("Online")
+        IMPORT = "import", _("Imported")
+        INVITATION = "invitation", _("By invitation")
+        API = "api", _("Point of sale")
+
+    member_no = models.CharField(
+        _("member number"),
+        max_length=32,
+        unique=True,
+        help_text=_("Printed on the card. Numbers the portal issues end in a check digit; legacy numbers are kept."),
+    )
     first_name = models.CharField(_("first name"), max_length=100, blank=True)
     last_name = models.CharField(_("last name"), max_length=100, blank=True)
     company = models.CharField(_("company"), max_length=200, blank=True)
     email = models.EmailField(_("email"), blank=True)
-    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    phone = PhoneNumberField(_("phone"), blank=True)
+    street = models.CharField(_("street"), max_length=200, blank=True)
+    postal_code = models.CharField(_("postal code"), max_length=20, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=2, blank=True, help_text=_("Two-letter code, e.g. BE."))
     region = models.CharField(_("region"), max_length=80, blank=True)
     member_type = models.CharField(
-        _("member type"), max_length=40, default="consumer", help_text=_("Trade, e.g. consumer, contractor, installer.")
+        _("member type"), max_length=40, default="consumer", help_text=_("Code of a member type, e.g. contractor.")
     )
     language = models.CharField(_("preferred language"), max_length=8, default="en")
     birth_date = models.DateField(_("birth date"), null=True, blank=True)
@@ -128,13 +164,71 @@ class Member(models.Model):
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="member", verbose_name=_("sign-in")
     )
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    enrolment_channel = models.CharField(
+        _("enrolment channel"), max_length=12, choices=Channel.choices, default=Channel.COUNTER
+    )
+    enrolled_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("enrolled by")
+    )
+    enrolled_at_store = models.ForeignKey(
+        Store, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("enrolled at")
+    )
+    marketing_consent = models.BooleanField(_("marketing consent"), default=False)
+    marketing_consent_at = models.DateTimeField(_("consent given or withdrawn at"), null=True, blank=True)
+    marketing_consent_channel = models.CharField(
+        _("consent channel"), max_length=12, choices=Channel.choices, blank=True
+    )
+    referral_code = models.CharField(_("referral code"), max_length=12, unique=True, null=True, blank=True)
+    referred_by = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="referrals",
+        verbose_name=_("referred by"),
+    )
     enrolled_at = models.DateTimeField(_("enrolled at"), auto_now_add=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("member")
         verbose_name_plural = _("members")
         indexes = [models.Index(Lower("email"), name="member_email_ci_idx"), models.Index(fields=["phone"])]
+        constraints = [
+            # One active member per address and per phone (phones are stored in E.164, so formats agree).
+            models.UniqueConstraint(
+                Lower("email"), condition=Q(status="active") & ~Q(email=""), name="member_active_email_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["phone"], condition=Q(status="active") & ~Q(phone=""), name="member_active_phone_unique"
+            ),
+            models.CheckConstraint(condition=~Q(referred_by=F("pk")), name="member_not_own_referrer"),
+        ]
 
     def __str__(self) -> str:
-        name = f"{self.first_name} {self.last_name}".strip() or self.company or self.email
-        return f"{name} ({self.member_no})"
+        return f"{self.display_name} ({self.member_no})"
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or self.company or self.email or self.member_no
+
+
+class ConsentRecord(models.Model):
+    """Every change of a member's marketing consent: what, when, through which channel, recorded by whom."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="consent_records")
+    granted = models.BooleanField(_("granted"))
+    channel = models.CharField(_("channel"), max_length=12, choices=Member.Channel.choices)
+    recorded_at = models.DateTimeField(_("recorded at"))
+    recorded_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("recorded by")
+    )
+    store = models.ForeignKey(Store, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("consent record")
+        verbose_name_plural = _("consent records")
+        ordering = ["-recorded_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {'granted' if self.granted else 'withdrawn'} {self.recorded_at:%Y-%m-%d}"

@@ -1,10 +1,17 @@
+import secrets
+
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from phonenumber_field.phonenumber import to_python
 
 from loyalty.core.exceptions import ApplicationError
-from members.models import StaffProfile, Store, User
+from members import numbers
+from members.models import ConsentRecord, Member, MemberType, StaffProfile, Store, User
 from members.roles import STAFF_ROLES, Role
 
 
@@ -77,3 +84,271 @@ def staff_user_create(
     user.groups.add(Group.objects.get(name=role.value))
     StaffProfile.objects.create(user=user, store=store)
     return user
+
+
+# --- members -----------------------------------------------------------------------------------------
+
+REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and typed
+
+
+def phone_normalise(value: str, *, region: str | None = None) -> str:
+    """E.164 form of a phone typed in any usual way ("0470 12 34 56", "+32 470..."), or "" when empty.
+    Raises a clear error for a number that cannot be a phone."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    number = to_python(value, region=region or settings.PHONENUMBER_DEFAULT_REGION)
+    if not number or not number.is_valid():
+        raise ApplicationError(
+            _("“%(value)s” is not a valid phone number. Type it with its country code, e.g. +32 470 12 34 56.")
+            % {"value": value},
+            code="invalid_phone",
+            extra={"field": "phone"},
+        )
+    return number.as_e164
+
+
+def member_duplicates(*, email: str = "", phone: str = "", exclude: Member | None = None) -> list[tuple[str, Member]]:
+    """Active members who already use this email or (E.164) phone: [(field, member)]."""
+    found = []
+    members = Member.objects.filter(status=Member.Status.ACTIVE)
+    if exclude is not None:
+        members = members.exclude(pk=exclude.pk)
+    if email:
+        match = members.filter(email__iexact=email).first()
+        if match:
+            found.append(("email", match))
+    if phone:
+        match = members.filter(phone=phone).first()
+        if match:
+            found.append(("phone", match))
+    return found
+
+
+def _duplicate_error(field: str, member: Member) -> ApplicationError:
+    if field == "email":
+        message = _("A member with this email already exists: %(member)s.")
+    else:
+        message = _("A member with this phone already exists: %(member)s.")
+    return ApplicationError(
+        message % {"member": member}, code="duplicate_member", extra={"field": field, "member": member}
+    )
+
+
+def _issue_member_no() -> str:
+    for _attempt in range(20):
+        number = numbers.generate()
+        if not Member.objects.filter(member_no=number).exists():
+            return number
+    raise RuntimeError("Could not find a free member number in 20 tries.")  # 1 in 10^160: never
+
+
+def _issue_referral_code() -> str:
+    for _attempt in range(20):
+        code = "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(8))
+        if not Member.objects.filter(referral_code=code).exists():
+            return code
+    raise RuntimeError("Could not find a free referral code in 20 tries.")
+
+
+def member_by_referral_code(code: str) -> Member:
+    code = (code or "").strip().upper()
+    member = Member.objects.filter(referral_code=code, status=Member.Status.ACTIVE).first() if code else None
+    if member is None:
+        raise ApplicationError(
+            _("The referral code “%(code)s” is unknown. Check it with the member who gave it to you.") % {"code": code},
+            code="unknown_referral_code",
+            extra={"field": "referral_code"},
+        )
+    return member
+
+
+@transaction.atomic
+def member_create(
+    *,
+    first_name: str = "",
+    last_name: str = "",
+    company: str = "",
+    email: str = "",
+    phone: str = "",
+    street: str = "",
+    postal_code: str = "",
+    city: str = "",
+    country: str = "",
+    region: str = "",
+    member_type: str = "consumer",
+    language: str = "",
+    birth_date=None,
+    home_store: Store | None = None,
+    channel: str = Member.Channel.COUNTER,
+    enrolled_by: User | None = None,
+    store: Store | None = None,
+    marketing_consent: bool = False,
+    referred_by: Member | None = None,
+    user: User | None = None,
+    member_no: str = "",
+) -> Member:
+    """A new member, checked before anything is written: a name or a company, a valid phone, no active
+    member already using the email or the phone, a known member type. Issues the card number (with its
+    check digit) unless a legacy number is given, and records the consent."""
+    first_name, last_name, company = first_name.strip(), last_name.strip(), company.strip()
+    if not (first_name or last_name or company):
+        raise ApplicationError(
+            _("Give the member's name or their company's name."), code="invalid", extra={"field": "last_name"}
+        )
+    email = User.objects.normalize_email(email.strip())
+    phone = phone_normalise(phone)
+    if channel in {Member.Channel.COUNTER, Member.Channel.ONLINE} and not (email or phone):
+        raise ApplicationError(
+            _("Give a phone or an email, so the member can be found again."), code="invalid", extra={"field": "phone"}
+        )
+    for field, existing in member_duplicates(email=email, phone=phone):
+        raise _duplicate_error(field, existing)
+    if not MemberType.objects.filter(code=member_type).exists():
+        raise ApplicationError(
+            _("Unknown member type “%(type)s”.") % {"type": member_type}, code="invalid", extra={"field": "member_type"}
+        )
+    languages = {code for code, _name in settings.LANGUAGES}
+    now = timezone.now()
+    member = Member(
+        member_no=member_no or _issue_member_no(),
+        first_name=first_name,
+        last_name=last_name,
+        company=company,
+        email=email,
+        phone=phone,
+        street=street.strip(),
+        postal_code=postal_code.strip(),
+        city=city.strip(),
+        country=country.strip().upper(),
+        region=region or (home_store.region if home_store else ""),
+        member_type=member_type,
+        language=language if language in languages else settings.LANGUAGE_CODE,
+        birth_date=birth_date,
+        home_store=home_store,
+        user=user,
+        enrolment_channel=channel,
+        enrolled_by=enrolled_by,
+        enrolled_at_store=store,
+        marketing_consent=marketing_consent,
+        marketing_consent_at=now,
+        marketing_consent_channel=channel,
+        referral_code=_issue_referral_code(),
+        referred_by=referred_by,
+    )
+    try:
+        member.full_clean(exclude=["phone"])  # phone is already E.164; the field's own check wants a region
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        raise ApplicationError(messages[0], code="invalid", extra={"field": field}) from error
+    try:
+        with transaction.atomic():
+            member.save()
+    except IntegrityError as error:  # another desk enrolled the same person a moment ago
+        for field, existing in member_duplicates(email=email, phone=phone):
+            raise _duplicate_error(field, existing) from error
+        raise
+    ConsentRecord.objects.create(
+        member=member, granted=marketing_consent, channel=channel, recorded_at=now, recorded_by=enrolled_by, store=store
+    )
+    return member
+
+
+@transaction.atomic
+def member_consent_set(
+    *, member: Member, granted: bool, channel: str, recorded_by: User | None = None, store: Store | None = None
+) -> Member:
+    """Give or withdraw marketing consent; every change is kept in the member's consent history."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.marketing_consent == granted:
+        return member
+    now = timezone.now()
+    member.marketing_consent, member.marketing_consent_at, member.marketing_consent_channel = granted, now, channel
+    member.save(update_fields=["marketing_consent", "marketing_consent_at", "marketing_consent_channel"])
+    ConsentRecord.objects.create(
+        member=member, granted=granted, channel=channel, recorded_at=now, recorded_by=recorded_by, store=store
+    )
+    return member
+
+
+@transaction.atomic
+def member_profile_update(
+    *, member: Member, email: str, phone: str, street: str, postal_code: str, city: str, language: str
+) -> Member:
+    """What a member may change about themselves. Email and phone stay unique among active members."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    email = User.objects.normalize_email(email.strip())
+    phone = phone_normalise(phone)
+    for field, existing in member_duplicates(email=email, phone=phone, exclude=member):
+        raise ApplicationError(
+            _("Another member already uses this %(field)s.")
+            % {"field": _("email") if field == "email" else _("phone")},
+            code="duplicate_member",
+            extra={"field": field, "member": existing},
+        )
+    if language not in {code for code, _name in settings.LANGUAGES}:
+        raise ApplicationError(_("Choose one of the offered languages."), code="invalid", extra={"field": "language"})
+    member.email, member.phone, member.language = email, phone, language
+    member.street, member.postal_code, member.city = street.strip(), postal_code.strip(), city.strip()
+    member.save()
+    return member
+
+
+@transaction.atomic
+def member_link_user(*, member: Member, user: User) -> Member:
+    """Give a member online access through this sign-in (one sign-in per member)."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.user_id and member.user_id != user.pk:
+        raise ApplicationError(_("This member already has online access."), code="already_linked")
+    if Member.objects.filter(user=user).exclude(pk=member.pk).exists():
+        raise ApplicationError(_("This sign-in already belongs to another member."), code="already_linked")
+    member.user = user
+    member.save(update_fields=["user"])
+    return member
+
+
+@transaction.atomic
+def member_anonymise(*, member: Member, requested_by: User | None = None) -> Member:
+    """Close the member and erase what identifies them. Their ledger stays as it is (the program's books
+    need its totals); the sign-in is deactivated and its addresses forgotten."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.status == Member.Status.ANONYMISED:
+        return member
+    user = member.user
+    member.first_name = member.last_name = member.company = ""
+    member.email = member.phone = member.street = member.postal_code = member.city = ""
+    member.birth_date = None
+    member.user = None
+    member.marketing_consent = False
+    member.referral_code = None
+    member.status = Member.Status.ANONYMISED
+    member.closed_at = timezone.now()
+    member.save()
+    if user is not None:
+        EmailAddress.objects.filter(user=user).delete()
+        user.email = f"anonymised-{user.pk}@invalid"
+        user.first_name = user.last_name = ""
+        user.is_active = False
+        user.set_unusable_password()
+        user.save()
+    return member
+
+
+@transaction.atomic
+def member_claim_by_verified_email(*, user: User) -> Member | None:
+    """A signed-in user whose verified email is that of a member without online access (enrolled at the
+    counter or imported) becomes that member's sign-in, rather than a second member."""
+    if hasattr(user, "member"):
+        return user.member
+    verified = EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
+    for email in verified:
+        member = (
+            Member.objects.select_for_update()
+            .filter(email__iexact=email, status=Member.Status.ACTIVE, user__isnull=True)
+            .first()
+        )
+        if member is not None:
+            member.user = user
+            member.save(update_fields=["user"])
+            return member
+    return None

@@ -1,14 +1,35 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from portal import views
+from portal import desk, me, views
+from portal.activation import ActivateView
 
-me_patterns = ([path("", views.MemberDashboardView.as_view(), name="dashboard")], "me")
-desk_patterns = ([path("", views.DeskHomeView.as_view(), name="home")], "desk")
-staff_patterns = ([path("", views.StaffHomeView.as_view(), name="home")], "staff")
+me_patterns = [
+    path("", me.DashboardView.as_view(), name="dashboard"),
+    path("join/", me.JoinView.as_view(), name="join"),
+    path("statement/<int:account_pk>/", me.StatementView.as_view(), name="statement"),
+    path("claims/", me.ClaimsView.as_view(), name="claims"),
+    path("claims/<int:pk>/evidence/", me.ClaimEvidenceView.as_view(), name="claim_evidence"),
+    path("referrals/", me.ReferralsView.as_view(), name="referrals"),
+    path("profile/", me.ProfileView.as_view(), name="profile"),
+    path("card/", me.CardView.as_view(), name="card"),
+    re_path(r"^data\.(?P<fmt>json|csv)$", me.DataExportView.as_view(), name="data"),
+    path("close/", me.CloseAccountView.as_view(), name="close"),
+]
+desk_patterns = [
+    path("", desk.DeskHomeView.as_view(), name="home"),
+    path("enrol/", desk.DeskEnrolView.as_view(), name="enrol"),
+    path("enrol/check/", desk.DeskDuplicateCheckView.as_view(), name="duplicates"),
+    path("members/<str:member_no>/", desk.DeskMemberView.as_view(), name="member"),
+    path("members/<str:member_no>/purchase/", desk.DeskRecordView.as_view(kind="purchase"), name="purchase"),
+    path("members/<str:member_no>/activity/", desk.DeskRecordView.as_view(kind="activity"), name="activity"),
+    path("members/<str:member_no>/card/", desk.MemberCardView.as_view(), name="card"),
+]
+staff_patterns = [path("", views.StaffHomeView.as_view(), name="home")]
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("me/", include(me_patterns)),
-    path("desk/", include(desk_patterns)),
-    path("staff/", include(staff_patterns)),
+    path("me/", include((me_patterns, "me"))),
+    path("desk/", include((desk_patterns, "desk"))),
+    path("staff/", include((staff_patterns, "staff"))),
+    path("accounts/activate/<str:token>/", ActivateView.as_view(), name="activate"),
 ]

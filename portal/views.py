@@ -1,9 +1,8 @@
-from django.contrib.auth.mixins import LoginRequiredMixin
 from django.shortcuts import redirect, render
 from django.views.generic import TemplateView
 
-from members.access import ClerkRequiredMixin, StaffRequiredMixin
-from members.selectors import clerk_store, user_area, user_roles
+from members.access import StaffRequiredMixin
+from members.selectors import user_area, user_roles
 
 AREA_HOME = {"staff": "staff:home", "clerk": "desk:home", "member": "me:dashboard"}
 
@@ -14,17 +13,6 @@ def home(request):
     if area == "anonymous":
         return render(request, "home.html")
     return redirect(AREA_HOME[area])
-
-
-class MemberDashboardView(LoginRequiredMixin, TemplateView):
-    template_name = "me/dashboard.html"
-
-
-class DeskHomeView(ClerkRequiredMixin, TemplateView):
-    template_name = "desk/home.html"
-
-    def get_context_data(self, **kwargs):
-        return super().get_context_data(store=clerk_store(user=self.request.user), **kwargs)
 
 
 class StaffHomeView(StaffRequiredMixin, TemplateView):

@@ -10,6 +10,14 @@ pytestmark = pytest.mark.django_db
 ME, DESK, STAFF, ADMIN = "/me/", "/desk/", "/staff/", "/admin/"
 
 
+@pytest.fixture
+def enrolled_member_user(member_user):
+    from tests.factories import MemberFactory
+
+    MemberFactory(user=member_user, email=member_user.email)
+    return member_user
+
+
 def _login(client, user):
     if user is not None:
         client.force_login(user)
@@ -33,7 +41,8 @@ def test_visitors_opening_the_admin_sign_in_through_allauth(client):
 @pytest.mark.parametrize(
     ("who", "path", "status"),
     [
-        ("member_user", ME, 200),
+        ("enrolled_member_user", ME, 200),
+        ("member_user", "/me/join/", 200),
         ("member_user", DESK, 403),
         ("member_user", STAFF, 403),
         ("member_user", ADMIN, 403),
@@ -105,7 +114,7 @@ def test_the_home_page_sends_each_role_to_its_own_area(client, request, who, hom
     ("who", "page", "shown", "hidden"),
     [
         ("clerk_user", DESK, ['href="/desk/"'], ['href="/staff/"', 'href="/admin/"', 'href="/me/"']),
-        ("member_user", ME, ['href="/me/"'], ['href="/staff/"', 'href="/admin/"', 'href="/desk/"']),
+        ("enrolled_member_user", ME, ['href="/me/"'], ['href="/staff/"', 'href="/admin/"', 'href="/desk/"']),
         ("manager_user", STAFF, ['href="/staff/"', 'href="/admin/"'], ['href="/desk/"', 'href="/me/"']),
     ],
 )

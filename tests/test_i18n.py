@@ -75,8 +75,11 @@ def test_dates_on_our_pages_are_written_the_local_way(client, member_user, langu
 
     from django.utils import timezone
 
-    member_user.date_joined = timezone.make_aware(datetime.datetime(2026, 3, 14, 12, 0))
-    member_user.save()
+    from members.models import Member
+    from tests.factories import MemberFactory
+
+    member = MemberFactory(user=member_user)
+    Member.objects.filter(pk=member.pk).update(enrolled_at=timezone.make_aware(datetime.datetime(2026, 3, 14, 12, 0)))
     client.force_login(member_user)
     client.post(reverse("set_language"), {"language": language, "next": "/me/"})
 

@@ -32,7 +32,7 @@ def test_sign_up_sends_a_verification_mail_and_signing_in_waits_for_it(client):
     assert response.url == reverse("account_email_verification_sent")  # not let in before verifying
 
 
-def test_a_verified_member_signs_in_and_lands_on_their_dashboard(client):
+def test_a_verified_new_user_signs_in_and_is_offered_to_join_a_program(client):
     client.post(reverse("account_signup"), {"email": "nina@example.com", "password1": PASSWORD, "password2": PASSWORD})
     confirm = _link_in_last_mail()
     client.post(confirm)
@@ -40,8 +40,8 @@ def test_a_verified_member_signs_in_and_lands_on_their_dashboard(client):
 
     response = client.post(reverse("account_login"), {"login": "nina@example.com", "password": PASSWORD}, follow=True)
 
-    assert response.redirect_chain[-1][0] == "/me/"
-    assert "nina@example.com" in response.content.decode()
+    assert response.redirect_chain[-1][0] == "/me/join/"  # signed in, not a member yet
+    assert 'name="accept_terms"' in response.content.decode()
 
 
 def test_a_wrong_password_says_so_and_signs_nobody_in(client, member_user):

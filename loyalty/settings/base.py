@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "import_export",
     "simple_history",
+    "phonenumber_field",
     # Our apps, lowest layer first (see README, "Architecture").
     "loyalty.core",
     "members",
@@ -167,6 +168,10 @@ if env.str("EMAIL_URL", default=""):
 # --- Internationalisation -------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("fr", _("French")), ("nl", _("Dutch"))]
+
+# Phones are stored in E.164; a number typed without a country code is read as one of this region's.
+PHONENUMBER_DEFAULT_REGION = env.str("PHONE_REGION", default="BE")
+PHONENUMBER_DB_FORMAT = "E164"
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Brussels")
 USE_I18N = True

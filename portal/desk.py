@@ -1,0 +1,231 @@
+"""The store clerk desk (/desk/): find or enrol a customer in seconds, record purchases and activities.
+
+A clerk sees and acts only on members of programs their store runs; everything they record carries
+their user and their store.
+"""
+
+import uuid
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views import View
+
+from loyalty import selectors, services
+from loyalty.core.exceptions import ApplicationError
+from loyalty.core.forms import add_application_error
+from loyalty.core.qr import qr_svg
+from members import numbers
+from members.access import ClerkRequiredMixin
+from members.models import Member
+from members.selectors import clerk_store
+from members.services import member_duplicates, phone_normalise
+from portal.activation import send_activation_invitation
+from portal.forms import DeskActivityForm, DeskPurchaseForm, EnrolForm
+
+
+class DeskMixin(ClerkRequiredMixin):
+    def dispatch(self, request, *args, **kwargs):
+        if not self.has_permission():
+            return self.handle_no_permission()
+        self.store = clerk_store(user=request.user)
+        if self.store is None:
+            return render(request, "desk/home.html", {"store": None}, status=403)
+        return super().dispatch(request, *args, **kwargs)
+
+    def member_or_404(self, member_no: str) -> Member:
+        member = selectors.desk_member(store=self.store, member_no=member_no)
+        if member is None:
+            raise Http404(_("No member with this number in your store's programs."))
+        return member
+
+
+class DeskHomeView(DeskMixin, View):
+    def get(self, request):
+        query = request.GET.get("q", "")
+        context = {
+            "store": self.store,
+            "query": query,
+            "results": selectors.desk_member_search(store=self.store, query=query),
+            "hint": _number_hint(query),
+        }
+        if request.htmx:
+            return render(request, "desk/_results.html", context)
+        return render(request, "desk/home.html", context)
+
+
+def _number_hint(query: str) -> str:
+    """A card number of the portal's shape whose check digit is wrong: say so rather than find nothing."""
+    value = numbers.normalise(query)
+    if numbers.looks_issued(value) and not numbers.check_digit_ok(value):
+        return _("%(number)s is not a valid card number: its check digit is wrong. Check the digits on the card.") % {
+            "number": numbers.display(value)
+        }
+    return ""
+
+
+class DeskDuplicateCheckView(DeskMixin, View):
+    """While the clerk types the phone or the email: is this person a member already?"""
+
+    def get(self, request):
+        email = request.GET.get("email", "").strip()
+        try:
+            phone = phone_normalise(request.GET.get("phone", ""))
+        except ApplicationError:
+            phone = ""
+        found = member_duplicates(email=email, phone=phone) if (email or phone) else []
+        served = {m.pk for m in selectors.members_served_by(store=self.store).filter(pk__in=[m.pk for _f, m in found])}
+        return render(request, "desk/_duplicates.html", {"found": found, "served": served})
+
+
+class DeskEnrolView(DeskMixin, View):
+    def get(self, request):
+        form = EnrolForm(
+            programs=selectors.store_programs(store=self.store), initial={"language": request.LANGUAGE_CODE}
+        )
+        return self.render_form(form)
+
+    def post(self, request):
+        form = EnrolForm(request.POST, programs=selectors.store_programs(store=self.store))
+        duplicate = None
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                account = services.member_enrol(
+                    program=data["program"],
+                    channel=Member.Channel.COUNTER,
+                    accept_terms=data["accept_terms"],
+                    enrolled_by=request.user,
+                    store=self.store,
+                    invitation_code=data["invitation_code"],
+                    referral_code=data["referral_code"],
+                    first_name=data["first_name"],
+                    last_name=data["last_name"],
+                    company=data["company"],
+                    email=data["email"],
+                    phone=data["phone"],
+                    postal_code=data["postal_code"],
+                    member_type=data["member_type"],
+                    language=data["language"],
+                    home_store=self.store,
+                    marketing_consent=data["marketing_consent"],
+                )
+            except ApplicationError as error:
+                add_application_error(form, error)
+                duplicate = error.extra.get("member") if error.code == "duplicate_member" else None
+            else:
+                member = account.member
+                if member.email:
+                    send_activation_invitation(request=request, member=member)
+                messages.success(
+                    request,
+                    _("%(name)s is enrolled in %(program)s with card %(number)s. Welcome bonus: %(points)s points.")
+                    % {
+                        "name": member.display_name,
+                        "program": account.program,
+                        "number": numbers.display(member.member_no),
+                        "points": account.balance + account.pending,
+                    },
+                )
+                return redirect("desk:member", member_no=member.member_no)
+        return self.render_form(form, duplicate=duplicate, status=400 if request.method == "POST" else 200)
+
+    def render_form(self, form, *, duplicate=None, status=200):
+        served = duplicate is not None and selectors.desk_member(store=self.store, member_no=duplicate.member_no)
+        context = {"store": self.store, "form": form, "duplicate": duplicate, "duplicate_served": bool(served)}
+        return render(self.request, "desk/enrol.html", context, status=status)
+
+
+class DeskMemberView(DeskMixin, View):
+    def get(self, request, member_no):
+        member = self.member_or_404(member_no)
+        accounts = selectors.desk_accounts(store=self.store, member=member)
+        return render(request, "desk/member.html", self.context(member, accounts))
+
+    def context(self, member, accounts, **extra):
+        return {
+            "store": self.store,
+            "member": member,
+            "card_number": numbers.display(member.member_no),
+            "qr": qr_svg(member.member_no, title=_("Card number %(number)s") % {"number": member.member_no}),
+            "accounts": [
+                {
+                    "account": a,
+                    "progress": selectors.tier_progress(account=a),
+                    "latest": selectors.latest_entries(account=a),
+                }
+                for a in accounts
+            ],
+            "purchase_form": extra.pop("purchase_form", None)
+            or DeskPurchaseForm(accounts=accounts, initial={"request_id": uuid.uuid4().hex}),
+            "activity_form": extra.pop("activity_form", None)
+            or DeskActivityForm(accounts=accounts, initial={"request_id": uuid.uuid4().hex}),
+            **extra,
+        }
+
+
+class DeskRecordView(DeskMixin, View):
+    """POST a purchase or an activity for a member; the page shows what it earned and why."""
+
+    kind = "purchase"
+
+    def post(self, request, member_no):
+        member = self.member_or_404(member_no)
+        accounts = selectors.desk_accounts(store=self.store, member=member)
+        by_pk = {a.pk: a for a in accounts}
+        form_class = DeskPurchaseForm if self.kind == "purchase" else DeskActivityForm
+        form = form_class(request.POST, accounts=accounts)
+        result = None
+        if form.is_valid():
+            data = form.cleaned_data
+            account = by_pk[data["account"]]
+            key = f"desk:{self.store.code}:{data['request_id']}"
+            occurred_at = selectors.keyed_occurrence(program=account.program, idempotency_key=key) or timezone.now()
+            try:
+                if self.kind == "purchase":
+                    result = services.earn_for_purchase(
+                        account=account,
+                        amount=data["amount"],
+                        currency=account.program.currency,
+                        receipt_number=data["receipt_number"],
+                        occurred_at=occurred_at,
+                        idempotency_key=key,
+                        store=self.store,
+                        created_by=request.user,
+                    )
+                else:
+                    result = services.earn_for_activity(
+                        account=account,
+                        activity_type=data["activity_type"],
+                        quantity=data["quantity"],
+                        code=data["code"],
+                        occurred_at=occurred_at,
+                        idempotency_key=key,
+                        store=self.store,
+                        created_by=request.user,
+                    )
+            except ApplicationError as error:
+                add_application_error(form, error)
+        status = 200 if result is not None else 400
+        forms_ = {f"{self.kind}_form": form} if result is None else {}
+        accounts = selectors.desk_accounts(store=self.store, member=member)  # fresh balances after the post
+        context = DeskMemberView.context(self, member, accounts, result=result, result_kind=self.kind, **forms_)
+        return render(request, "desk/member.html", context, status=status)
+
+
+class MemberCardView(DeskMixin, View):
+    """The member card to print or show on a screen: name, number and its QR code."""
+
+    def get(self, request, member_no):
+        member = self.member_or_404(member_no)
+        return render(request, "card.html", card_context(member))
+
+
+def card_context(member: Member) -> dict:
+    return {
+        "member": member,
+        "card_number": numbers.display(member.member_no),
+        "qr": qr_svg(member.member_no, scale=6, title=_("Card number %(number)s") % {"number": member.member_no}),
+    }
