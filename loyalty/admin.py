@@ -19,9 +19,11 @@ from loyalty.models import (
     Account,
     Activity,
     EarnRule,
+    Invitation,
     LedgerEntry,
     Program,
     Purchase,
+    TermsAcceptance,
     TermsVersion,
     Tier,
     TierBenefit,
@@ -140,6 +142,7 @@ class EarnRuleAdmin(SimpleHistoryAdmin):
             {"fields": ["tiers", "stores", "regions", "member_types", "product_categories", "min_amount"]},
         ),
         (_("When"), {"fields": ["valid_from", "valid_until"]}),
+        (_("Referral rules"), {"fields": ["referral_party", "referral_trigger"]}),
     ]
 
 
@@ -147,6 +150,28 @@ class EarnRuleAdmin(SimpleHistoryAdmin):
 class TermsVersionAdmin(SimpleHistoryAdmin):
     list_display = ["program", "version", "effective_on", "requires_reacceptance"]
     list_filter = ["program", "requires_reacceptance"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["code", "program", "email", "uses", "max_uses", "expires_at", "created_by"]
+    list_filter = ["program"]
+    search_fields = ["=code", "email"]
+    fields = ["program", "email", "max_uses", "expires_at", "code", "uses"]
+    readonly_fields = ["code", "uses"]
+
+    def save_model(self, request, obj, form, change):
+        if not obj.code:
+            obj.code, obj.created_by = services.invitation_code(), request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(TermsAcceptance)
+class TermsAcceptanceAdmin(ReadOnlyAdmin):
+    list_display = ["accepted_at", "account", "terms", "channel", "recorded_by", "store"]
+    list_filter = ["terms__program", "channel"]
+    list_select_related = ["account__member", "terms", "recorded_by", "store"]
+    search_fields = ["account__member__member_no"]
 
 
 @admin.register(Account)

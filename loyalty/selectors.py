@@ -4,7 +4,7 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -267,6 +267,17 @@ def ledger_breaches(*, program: Program | None = None, limit: int = 100) -> list
         .values_list("program_id", "idempotency_key", "n")[:limit]
     ):
         breaches.append(Breach("one entry per idempotency key", None, f"program {program_id} key {key!r}: {count}"))
+    # Reversals, expiries and refunds name the entry they take back: it exists, in the same account.
+    target_account = LedgerEntry.objects.filter(pk=OuterRef("reverses_id")).values("account_id")[:1]
+    for entry_id, account_id, target in (
+        entries.filter(reverses_id__isnull=False)
+        .annotate(target=Subquery(target_account))
+        .filter(Q(target__isnull=True) | ~Q(target=F("account_id")))
+        .values_list("pk", "account_id", "target")[:limit]
+    ):
+        breaches.append(
+            Breach("a reversal names an entry of its own account", account_id, f"entry {entry_id} -> {target}")
+        )
     for entry_id, account_id, points, remaining in entries.filter(
         Q(remaining__lt=0) | Q(points__lt=0, remaining__gt=0) | Q(points__gt=0, remaining__gt=F("points"))
     ).values_list("pk", "account_id", "points", "remaining")[:limit]:

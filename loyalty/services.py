@@ -528,14 +528,18 @@ def terms_accept(
     return acceptance
 
 
+def invitation_code() -> str:
+    """Ten characters without look-alikes (no 0/O, 1/I): 32^10, not guessable at any useful rate."""
+    return "".join(secrets.choice(INVITATION_ALPHABET) for _ in range(10))
+
+
 @transaction.atomic
 def invitation_create(
     *, program: Program, email: str = "", max_uses: int = 1, valid_days: int = 30, created_by=None
 ) -> Invitation:
-    code = "".join(secrets.choice(INVITATION_ALPHABET) for _ in range(10))
     return Invitation.objects.create(
         program=program,
-        code=code,
+        code=invitation_code(),
         email=email,
         max_uses=max_uses,
         expires_at=timezone.now() + datetime.timedelta(days=valid_days),
@@ -585,6 +589,7 @@ def member_enrol(
     invitation_code: str = "",
     referral_code: str = "",
     user=None,
+    at: datetime.datetime | None = None,
     **member_fields,
 ) -> Account:
     """Enrol a new customer: the member (checked for duplicates, card number issued), their account with
@@ -614,10 +619,21 @@ def member_enrol(
     elif program.enrolment_mode == Program.EnrolmentMode.INVITATION and channel != Member.Channel.IMPORT:
         _invitation_use(program, invitation_code)  # refuses with the reason
     member = member_create(
-        channel=channel, enrolled_by=enrolled_by, store=store, referred_by=referred_by, user=user, **member_fields
+        channel=channel,
+        enrolled_by=enrolled_by,
+        store=store,
+        referred_by=referred_by,
+        user=user,
+        enrolled_at=at,
+        **member_fields,
     )
     account = enrol(
-        member=member, program=program, enrolled_by=enrolled_by, store=store, invited=invited or channel == "import"
+        member=member,
+        program=program,
+        enrolled_by=enrolled_by,
+        store=store,
+        invited=invited or channel == Member.Channel.IMPORT,
+        at=at,
     )
     if terms is not None:
         terms_accept(account=account, terms=terms, channel=channel, recorded_by=enrolled_by, store=store)

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from members.models import Member, StaffProfile, Store, User
+from members.models import Member, MemberType, StaffProfile, Store, User
 
 
 class StaffProfileInline(admin.StackedInline):
@@ -38,11 +38,40 @@ class StoreAdmin(admin.ModelAdmin):
     search_fields = ["code", "name", "city", "postal_code"]
 
 
+@admin.register(MemberType)
+class MemberTypeAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "position", "is_active"]
+    list_editable = ["position", "is_active"]
+    prepopulated_fields = {"code": ["name"]}
+
+
 @admin.register(Member)
 class MemberAdmin(admin.ModelAdmin):
     list_display = ["member_no", "__str__", "email", "phone", "region", "member_type", "home_store", "status"]
-    list_filter = ["status", "region", "member_type", "home_store", "accounts__program"]
+    list_filter = ["status", "region", "member_type", "home_store", "enrolment_channel", "marketing_consent"]
     list_select_related = ["home_store"]
-    search_fields = ["member_no", "first_name", "last_name", "company", "email", "phone"]
-    raw_id_fields = ["user"]
+    search_fields = ["=member_no", "first_name", "last_name", "company", "email", "phone"]
+    raw_id_fields = ["user", "referred_by", "enrolled_by"]
+    readonly_fields = ["referral_code", "enrolled_at", "closed_at", "marketing_consent_at", "marketing_consent_channel"]
     show_full_result_count = False
+    fieldsets = [
+        (None, {"fields": ["member_no", "status", "first_name", "last_name", "company", "member_type", "language"]}),
+        (_("Contact"), {"fields": ["email", "phone", "street", "postal_code", "city", "country", "region"]}),
+        (
+            _("Enrolment"),
+            {"fields": ["enrolment_channel", "home_store", "enrolled_by", "enrolled_at_store", "enrolled_at", "user"]},
+        ),
+        (
+            _("Consent and referral"),
+            {
+                "fields": [
+                    "marketing_consent",
+                    "marketing_consent_at",
+                    "marketing_consent_channel",
+                    "referral_code",
+                    "referred_by",
+                    "closed_at",
+                ]
+            },
+        ),
+    ]

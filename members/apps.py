@@ -18,6 +18,22 @@ def _sync_roles_after_migrate(sender, using, apps=global_apps, **kwargs) -> None
     for app_config in global_apps.get_app_configs():
         create_permissions(app_config, verbosity=0, using=using, apps=apps)
     sync_role_permissions(apps=apps, using=using)
+    _default_member_types(apps, using)
+
+
+def _default_member_types(apps, using) -> None:
+    """A database without any member type gets the usual trades (after a flush too, as in tests)."""
+    from members.migrations import DEFAULT_MEMBER_TYPES
+
+    try:
+        MemberType = apps.get_model("members", "MemberType")
+    except LookupError:
+        return
+    if not MemberType.objects.using(using).exists():
+        MemberType.objects.using(using).bulk_create(
+            MemberType(code=code, name=name, position=position)
+            for position, (code, name) in enumerate(DEFAULT_MEMBER_TYPES)
+        )
 
 
 class MembersConfig(AppConfig):

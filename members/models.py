@@ -2,6 +2,7 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
@@ -187,7 +188,7 @@ class Member(models.Model):
         related_name="referrals",
         verbose_name=_("referred by"),
     )
-    enrolled_at = models.DateTimeField(_("enrolled at"), auto_now_add=True)
+    enrolled_at = models.DateTimeField(_("enrolled at"), default=timezone.now)  # imports keep the legacy date
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
 
     class Meta:

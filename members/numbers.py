@@ -14,7 +14,11 @@ LENGTH = 10
 
 
 def generate() -> str:
-    body = PREFIX + "".join(str(secrets.randbelow(10)) for _ in range(LENGTH - len(PREFIX) - 1))
+    return with_check_digit(PREFIX + "".join(str(secrets.randbelow(10)) for _ in range(LENGTH - len(PREFIX) - 1)))
+
+
+def with_check_digit(body: str) -> str:
+    """A nine-digit body starting with the prefix, completed by its check digit."""
     return body + luhn.calc_check_digit(body)
 
 

@@ -20,9 +20,10 @@ class Role(models.TextChoices):
 STAFF_ROLES = frozenset({Role.PROGRAM_MANAGER, Role.ANALYST})
 
 _PROGRAM_CONFIG = ("program", "tier", "tierbenefit", "earnrule", "termsversion")
-_BOOKS = ("account", "ledgerentry", "purchase", "purchasereturn", "activity", "tierchange")
+_BOOKS = ("account", "ledgerentry", "purchase", "purchasereturn", "activity", "tierchange", "termsacceptance")
 _READ_EVERYTHING = frozenset(
-    {f"loyalty.view_{model}" for model in _PROGRAM_CONFIG + _BOOKS} | {"members.view_store", "members.view_member"}
+    {f"loyalty.view_{model}" for model in (*_PROGRAM_CONFIG, *_BOOKS, "invitation")}
+    | {"members.view_store", "members.view_member", "members.view_membertype", "members.view_consentrecord"}
 )
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
@@ -37,6 +38,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         "members.view_staffprofile",
         "loyalty.review_claims",
         "loyalty.adjust_points",
+        "loyalty.add_invitation",
+        "loyalty.change_invitation",
+        # Correct a member's details, answer data-rights requests (download, anonymise).
+        "members.change_member",
+        "members.add_membertype",
+        "members.change_membertype",
     },
     Role.STORE_CLERK: frozenset({"members.use_desk"}),
     Role.ANALYST: _READ_EVERYTHING | {"members.view_staff_pages", "members.view_analytics", "members.export_reports"},

@@ -3,7 +3,7 @@ from typing import Literal
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
 
-from members.models import Store, User
+from members.models import MemberType, Store, User
 from members.roles import STAFF_ROLES, Role
 
 
@@ -46,3 +46,8 @@ def user_area(*, user: User) -> Literal["anonymous", "staff", "clerk", "member"]
     if Role.STORE_CLERK in user_roles(user=user):
         return "clerk"
     return "member"
+
+
+def member_type_names() -> dict[str, str]:
+    """Member type codes and the names people read."""
+    return dict(MemberType.objects.values_list("code", "name"))

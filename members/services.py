@@ -187,6 +187,7 @@ def member_create(
     referred_by: Member | None = None,
     user: User | None = None,
     member_no: str = "",
+    enrolled_at=None,
 ) -> Member:
     """A new member, checked before anything is written: a name or a company, a valid phone, no active
     member already using the email or the phone, a known member type. Issues the card number (with its
@@ -235,6 +236,7 @@ def member_create(
         marketing_consent_channel=channel,
         referral_code=_issue_referral_code(),
         referred_by=referred_by,
+        enrolled_at=enrolled_at or now,
     )
     try:
         member.full_clean(exclude=["phone"])  # phone is already E.164; the field's own check wants a region

@@ -20,7 +20,7 @@ from loyalty.core.qr import qr_svg
 from members import numbers
 from members.access import ClerkRequiredMixin
 from members.models import Member
-from members.selectors import clerk_store
+from members.selectors import clerk_store, member_type_names
 from members.services import member_duplicates, phone_normalise
 from portal.activation import send_activation_invitation
 from portal.forms import DeskActivityForm, DeskPurchaseForm, EnrolForm
@@ -149,6 +149,7 @@ class DeskMemberView(DeskMixin, View):
             "store": self.store,
             "member": member,
             "card_number": numbers.display(member.member_no),
+            "member_type": member_type_names().get(member.member_type, member.member_type),
             "qr": qr_svg(member.member_no, title=_("Card number %(number)s") % {"number": member.member_no}),
             "accounts": [
                 {

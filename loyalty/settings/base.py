@@ -167,6 +167,7 @@ if env.str("EMAIL_URL", default=""):
 
 # --- Internationalisation -------------------------------------------------
 LANGUAGE_CODE = "en"
+FORMAT_MODULE_PATH = ["loyalty.formats"]  # English dates day-first, as read where the programs run
 LANGUAGES = [("en", _("English")), ("fr", _("French")), ("nl", _("Dutch"))]
 
 # Phones are stored in E.164; a number typed without a country code is read as one of this region's.

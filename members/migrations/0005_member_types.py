@@ -1,13 +1,6 @@
 from django.db import migrations
 
-# The trades most programs start with; staff rename, reorder or add their own in the admin.
-DEFAULT_TYPES = [
-    ("consumer", "Consumer"),
-    ("contractor", "Contractor"),
-    ("roofer", "Roofer"),
-    ("installer", "Installer"),
-    ("retailer", "Retailer"),
-]
+from members.migrations import DEFAULT_MEMBER_TYPES as DEFAULT_TYPES
 
 
 def add_default_types(apps, schema_editor):

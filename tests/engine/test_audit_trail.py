@@ -25,6 +25,8 @@ def test_a_change_in_the_admin_is_recorded_with_who_made_it(client, manager_user
         "regions": "[]",
         "member_types": "[]",
         "product_categories": "[]",
+        "referral_party": "referrer",
+        "referral_trigger": "enrolment",
     }
 
     response = client.post(f"/admin/loyalty/earnrule/{rule.pk}/change/", data)

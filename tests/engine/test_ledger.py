@@ -435,3 +435,27 @@ def test_check_ledger_exits_1_and_names_each_breach(program, enrol, buy):
     assert error.value.returncode == 1  # what `manage.py check_ledger` exits with
     assert "balance = sum of available entries" in err.getvalue()
     assert "balance = sum of remaining over live lots" in err.getvalue()
+
+
+def test_the_ledger_refuses_deletes_in_the_database(program, enrol):
+    from django.db import InternalError, ProgrammingError, transaction
+
+    account = enrol(program)
+    services.adjust(account=account, points=10, reason="Goodwill", created_by=None, idempotency_key="adj-del")
+    with pytest.raises((InternalError, ProgrammingError), match="append-only"), transaction.atomic():
+        LedgerEntry.objects.filter(account=account).delete()
+    assert account.entries.count() == 1
+
+
+@pytest.mark.ledger_broken_on_purpose
+def test_check_ledger_names_a_reversal_that_points_outside_its_account(program, enrol, buy):
+    mine, theirs = enrol(program), enrol(program)
+    lot = buy(theirs, "10.00").entries[0]
+    buy(mine, "10.00")
+    LedgerEntry.objects.filter(account=mine).update(reverses=lot)  # around the engine
+
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("check_ledger", stderr=err)
+
+    assert "a reversal names an entry of its own account" in err.getvalue()

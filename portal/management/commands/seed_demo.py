@@ -14,7 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty import services as engine
-from loyalty.models import Account, ActivityType, EarnRule, Program
+from loyalty.models import Account, ActivityType, EarnRule, Program, TermsVersion
+from members import numbers
 from members import services as member_services
 from members.models import Member, StaffProfile, Store, User
 from members.roles import Role
@@ -157,6 +158,13 @@ class Command(BaseCommand):
                 status=Program.Status.LIVE,
             )
             program.stores.set(stores)
+            TermsVersion.objects.create(
+                program=program,
+                version="2026.1",
+                text="Points are earned on purchases and activities as the program's rules say, and expire "
+                "24 months after they were earned.",
+                effective_on=datetime.date(2025, 1, 1),
+            )
             engine.tier_ladder_save(
                 program=program,
                 tiers=[
@@ -219,38 +227,47 @@ class Command(BaseCommand):
             store = rng.choice(stores)
             email = f"member{number:02d}@{DEMO_DOMAIN}"
             has_login = number <= MEMBERS_WITH_LOGIN
-            user = User.objects.filter(email=email).first()
-            if user is None:
-                user = member_services.member_user_create(
-                    email=email,
-                    password=DEMO_PASSWORD if has_login else None,
+            enrolled_at = now - datetime.timedelta(days=rng.randint(300, 360) - number)  # referrers join first
+            language = rng.choice(["en", "fr", "nl"])
+            member_type = rng.choice(["consumer", "consumer", "contractor", "installer", "roofer"])
+            yearly = SIGN_IN_MEMBER_SPEND[number - 1] if has_login else rng.choice([150, 400, 900, 1_600, 3_000, 7_500])
+            account = Account.objects.filter(member__email=email, program=program).select_related("member").first()
+            user = None
+            if has_login and (account is None or account.member.user_id is None):
+                user = User.objects.filter(email=email).first() or member_services.member_user_create(
+                    email=email, password=DEMO_PASSWORD, first_name=first_name, last_name=last_name, email_verified=True
+                )
+                if account is not None:
+                    member_services.member_link_user(member=account.member, user=user)
+            if account is None:  # enrolled once, at a counter, with its history
+                referrer = Member.objects.filter(email=f"member{number - 1:02d}@{DEMO_DOMAIN}").first()
+                account = engine.member_enrol(
+                    program=program,
+                    channel=Member.Channel.COUNTER,
+                    accept_terms=True,
+                    enrolled_by=clerk_of.get(store.pk),
+                    store=store,
+                    # Every fifth member came with the previous member's referral code.
+                    referral_code=referrer.referral_code if referrer and number % 5 == 0 else "",
+                    user=user,
+                    at=enrolled_at,
+                    member_no=numbers.with_check_digit(f"8000{number:05d}"),
                     first_name=first_name,
                     last_name=last_name,
-                    email_verified=True,
+                    email=email,
+                    phone=f"+32470{number:06d}",
+                    postal_code=store.postal_code,
+                    city=store.city,
+                    home_store=store,
+                    region=REGIONS_BY_STORE[store.code],
+                    language=language,
+                    member_type=member_type,
+                    marketing_consent=rng.random() < 0.6,
                 )
-            member, _created = Member.objects.get_or_create(
-                member_no=f"1000{number:05d}",
-                defaults={
-                    "first_name": first_name,
-                    "last_name": last_name,
-                    "email": email,
-                    "home_store": store,
-                    "region": REGIONS_BY_STORE[store.code],
-                    "language": rng.choice(["en", "fr", "nl"]),
-                    "member_type": rng.choice(["consumer", "consumer", "contractor", "installer"]),
-                    "user": user if has_login else None,
-                },
-            )
-            enrolled_at = now - datetime.timedelta(days=rng.randint(300, 360))
-            yearly = SIGN_IN_MEMBER_SPEND[number - 1] if has_login else rng.choice([150, 400, 900, 1_600, 3_000, 7_500])
-            account = Account.objects.filter(member=member, program=program).first()
-            if account is None:  # history is written once, with the account
-                account = engine.enrol(
-                    member=member, program=program, store=store, enrolled_by=clerk_of.get(store.pk), at=enrolled_at
-                )
-                self._history(rng, account, member, store, yearly, enrolled_at, clerk_of.get(store.pk))
+                self._history(rng, account, account.member, store, yearly, enrolled_at, clerk_of.get(store.pk))
             if has_login:
                 account.refresh_from_db()
+                member = account.member
                 logins.append((str(_("Member")), email, f"{member.first_name} {member.last_name}, {account.tier.name}"))
         return logins
 
