@@ -124,10 +124,12 @@ def generate_inside(accounts: int, per_account: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SET session_replication_role = replica")  # bulk load: skip FK triggers, checked below
         cursor.execute(
-            "INSERT INTO members_member (member_no, first_name, last_name, company, email, phone, region,"
-            " member_type, language, status, enrolled_at)"
-            " SELECT 'B' || g, 'Bench', 'Member ' || g, '', '', '', (ARRAY['Brussels','Flanders','Wallonia'])[1 + g %% 3],"
-            " 'consumer', (ARRAY['en','fr','nl'])[1 + g %% 3], 'active', %s FROM generate_series(1, %s) g",
+            "INSERT INTO members_member (member_no, first_name, last_name, company, email, phone, street, postal_code,"
+            " city, country, region, member_type, language, status, enrolment_channel, marketing_consent,"
+            " marketing_consent_channel, enrolled_at)"
+            " SELECT 'B' || g, 'Bench', 'Member ' || g, '', '', '', '', '', '', 'BE',"
+            " (ARRAY['Brussels','Flanders','Wallonia'])[1 + g %% 3], 'consumer', (ARRAY['en','fr','nl'])[1 + g %% 3],"
+            " 'active', 'import', false, '', %s FROM generate_series(1, %s) g",
             [now, accounts],
         )
         # 60% Bronze, 25% Silver, 10% Gold, 5% Platinum; every non-entry tier is due for review today.
