@@ -3,14 +3,18 @@
 Only loyalty.services writes Account and LedgerEntry rows (see DESIGN.md, "The ledger").
 """
 
+import os
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.storage import storages
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -427,6 +431,17 @@ class PurchaseReturn(models.Model):
         return f"{self.purchase.receipt_number} -{self.amount}"
 
 
+def private_storage():
+    """Files with personal data: outside MEDIA_URL (settings.STORAGES["private"]), served by checked views."""
+    return storages["private"]
+
+
+def evidence_path(activity, filename: str) -> str:
+    """An unguessable name that keeps only the file's extension."""
+    extension = os.path.splitext(filename)[1].lower()[:8]
+    return f"evidence/{timezone.now():%Y/%m}/{uuid.uuid4().hex}{extension}"
+
+
 class Activity(models.Model):
     """A non-spend activity (training, event, review, ...); a claim while it awaits staff approval."""
 
@@ -441,7 +456,7 @@ class Activity(models.Model):
     code = models.SlugField(_("code"), max_length=40, blank=True)
     quantity = models.DecimalField(_("quantity"), max_digits=8, decimal_places=2, default=Decimal("1"))
     description = models.CharField(_("description"), max_length=200, blank=True)
-    evidence = models.FileField(_("evidence"), upload_to="evidence/%Y/%m/", blank=True)
+    evidence = models.FileField(_("evidence"), upload_to=evidence_path, storage=private_storage, blank=True)
     occurred_at = models.DateTimeField(_("took place at"))
     store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)

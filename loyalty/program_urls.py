@@ -17,5 +17,6 @@ urlpatterns = [
         views.ClaimDecisionView.as_view(),
         name="claim_decision",
     ),
+    path("<slug:slug>/claims/<int:pk>/evidence/", views.ClaimEvidenceView.as_view(), name="claim_evidence"),
     path("<slug:slug>/adjust/", views.AdjustView.as_view(), name="adjust"),
 ]

@@ -342,31 +342,33 @@ def members_served_by(*, store: Store) -> QuerySet[Member]:
 
 
 def desk_member_search(*, store: Store, query: str, limit: int = 10) -> list[Member]:
-    """As-you-type search at the desk: card number, phone or email (their beginning), or a name."""
+    """As-you-type search at the desk: the beginning of a card number, a phone, an email, a last name or a
+    company (each answered by an index, members/migrations/0007)."""
     query = query.strip()
     if len(query) < 3:
         return []
     members = members_served_by(store=store).exclude(status=Member.Status.ANONYMISED)
-    digits = numbers.normalise(query)
+    compact = numbers.normalise(query)  # what a card or a phone looks like without spaces and dashes
     if "@" in query:
         match = Q(email__istartswith=query)
-    elif digits.lstrip("+").isdigit():
-        match = Q(member_no__startswith=digits)
-        phone = phone_prefix(digits)
+    elif compact.lstrip("+").isdigit():
+        match = Q(member_no__startswith=compact)
+        phone = phone_prefix(compact)
         if phone:
             match |= Q(phone__startswith=phone)
     else:
-        match = Q(last_name__istartswith=query) | Q(company__istartswith=query) | Q(first_name__istartswith=query)
+        # Letters: a name or company, or a legacy card number that has letters in it.
+        match = Q(last_name__istartswith=query) | Q(company__istartswith=query)
+        if any(char.isdigit() for char in compact):  # legacy numbers are kept as printed, dashes and all
+            for typed in {compact, query.upper(), query}:
+                match |= Q(member_no__startswith=typed)
     return list(members.filter(match).select_related("home_store").order_by("last_name", "first_name", "pk")[:limit])
 
 
 def desk_member(*, store: Store, member_no: str) -> Member | None:
-    return (
-        members_served_by(store=store)
-        .exclude(status=Member.Status.ANONYMISED)
-        .filter(member_no=numbers.normalise(member_no))
-        .first()
-    )
+    """The member with this card number (as printed, or typed with other spacing) if the store serves them."""
+    typed = {member_no.strip(), member_no.strip().upper(), numbers.normalise(member_no)}
+    return members_served_by(store=store).exclude(status=Member.Status.ANONYMISED).filter(member_no__in=typed).first()
 
 
 def desk_accounts(*, store: Store, member: Member) -> list[Account]:

@@ -1344,9 +1344,12 @@ def expire_due(*, program: Program, as_of: datetime.datetime | None = None, chun
     return total
 
 
-def expire_due_chunk(*, program: Program, low: int, high: int, as_of: datetime.datetime) -> BatchResult:
+def expire_due_chunk(
+    *, program: Program, low: int, high: int, as_of: datetime.datetime, portable_sql: bool = False
+) -> BatchResult:
     """`expire_due` for the accounts with ids in [low, high), in one transaction. Chunks are disjoint, so
-    several workers can run different chunks of one run at the same time."""
+    several workers can run different chunks of one run at the same time. `portable_sql` runs the
+    statements SQLite uses on PostgreSQL too (the benchmark's baseline)."""
     if program.expiry_policy == Program.ExpiryPolicy.NEVER:
         return BatchResult()
     due = (
@@ -1375,7 +1378,7 @@ def expire_due_chunk(*, program: Program, low: int, high: int, as_of: datetime.d
     with transaction.atomic(), connection.cursor() as cursor:
         if not _lock_accounts(low, high, f"SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due}", due_params):
             return BatchResult()
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and not portable_sql:
             # One pass over the lapsed lots: clear them, post their expire entries and debit the accounts
             # from what the clearing returned (the lot's remaining before it was cleared).
             cursor.execute(
@@ -1428,14 +1431,17 @@ def release_pending(
     return total
 
 
-def release_pending_chunk(*, program: Program, low: int, high: int, as_of: datetime.datetime) -> BatchResult:
-    """`release_pending` for the accounts with ids in [low, high), in one transaction."""
+def release_pending_chunk(
+    *, program: Program, low: int, high: int, as_of: datetime.datetime, portable_sql: bool = False
+) -> BatchResult:
+    """`release_pending` for the accounts with ids in [low, high), in one transaction (`portable_sql`: as
+    `expire_due_chunk`)."""
     due = "l.program_id = %s AND l.account_id >= %s AND l.account_id < %s AND l.is_available = %s AND l.available_at <= %s"
     due_params = [program.pk, low, high, False, as_of]
     with transaction.atomic(), connection.cursor() as cursor:
         if not _lock_accounts(low, high, f"SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due}", due_params):
             return BatchResult()
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and not portable_sql:
             # One pass: release the entries and credit the accounts from what the release returned.
             cursor.execute(
                 f"WITH released AS (UPDATE {ENTRY} AS l SET is_available = %s WHERE {due}"

@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views import View
@@ -161,6 +162,18 @@ class ClaimDecisionView(ProgramStaffMixin, View):
         except ApplicationError as error:
             messages.error(request, error.message)
         return redirect("programs:claims", slug=self.program.slug)
+
+
+class ClaimEvidenceView(ProgramStaffMixin, View):
+    """A claim's evidence file, for those who review claims (evidence is private: no public URL)."""
+
+    permission_required = ("members.view_staff_pages", "loyalty.review_claims")
+
+    def get(self, request, slug, pk):
+        claim = get_object_or_404(Activity, pk=pk, program=self.program)
+        if not claim.evidence:
+            raise Http404
+        return FileResponse(claim.evidence.open("rb"), as_attachment=True)
 
 
 class AdjustView(ProgramStaffMixin, TemplateView):

@@ -194,7 +194,7 @@ class Member(models.Model):
     class Meta:
         verbose_name = _("member")
         verbose_name_plural = _("members")
-        indexes = [models.Index(Lower("email"), name="member_email_ci_idx"), models.Index(fields=["phone"])]
+        # Lookups by number, phone, email and name use the pattern-ops indexes of migration 0007 (PostgreSQL).
         constraints = [
             # One active member per address and per phone (phones are stored in E.164, so formats agree).
             models.UniqueConstraint(

@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -149,8 +149,6 @@ class ClaimEvidenceView(MemberMixin, View):
     """The member's own evidence file (never another member's: 404)."""
 
     def get(self, request, pk):
-        from django.http import FileResponse
-
         claim = get_object_or_404(selectors.member_claims(member=self.member), pk=pk)
         if not claim.evidence:
             return HttpResponse(status=404)

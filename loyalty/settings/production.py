@@ -4,7 +4,7 @@
 """
 
 from .base import *  # noqa: F403
-from .base import DATABASES, env
+from .base import DATABASES, PRIVATE_MEDIA_ROOT, env
 
 DEBUG = False
 # No silent fallbacks in production: no SQLite file, no per-process cache, no mail to the console.
@@ -32,5 +32,11 @@ X_FRAME_OPTIONS = "DENY"
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Claim evidence and other personal files: never under MEDIA_URL, served only by views that check
+    # who asks (the member's own claim page, the staff claims queue).
+    "private": {
+        "BACKEND": "loyalty.core.storage.PrivateFileSystemStorage",
+        "OPTIONS": {"location": PRIVATE_MEDIA_ROOT},
+    },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }

@@ -210,3 +210,28 @@ def test_joining_online_with_an_invitation_only_program(client, desk_program):
     assert client.post(reverse("me:join"), {**data, "invitation_code": invitation.code}).status_code == 302
     member = Member.objects.get(user=user)
     assert (member.email, member.enrolment_channel) == ("new@example.com", "online")
+
+
+def test_evidence_is_private_and_only_reviewers_can_open_it(me, ann, client, manager_user, analyst_user):
+    import re
+
+    data = {
+        "account": ann.pk,
+        "activity_type": "review",
+        "quantity": "1",
+        "occurred_on": "2026-11-02",
+        "description": "Review of the drill",
+        "evidence": SimpleUploadedFile("my review.png", PNG),
+        "request_id": "r3",
+    }
+    me.post(reverse("me:claims"), data)
+    claim = Activity.objects.get()
+    assert re.fullmatch(r"evidence/\d{4}/\d{2}/[0-9a-f]{32}\.png", claim.evidence.name)
+    with pytest.raises(ValueError):
+        claim.evidence.url  # noqa: B018 - private storage has no public URL
+    url = reverse("programs:claim_evidence", args=[ann.program.slug, claim.pk])
+    client.force_login(analyst_user)
+    assert client.get(url).status_code == 403
+    client.force_login(manager_user)
+    response = client.get(url)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == PNG

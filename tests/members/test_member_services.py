@@ -219,3 +219,12 @@ def test_desk_search_finds_by_the_beginning_of_phone_email_name_or_card(counter_
     member = counter_enrol(phone="0470000001", last_name="Maes", email="jo.maes@example.com").member
     query = typed.format(prefix=member.member_no[:5])
     assert selectors.desk_member_search(store=store, query=query) == [member]
+
+
+def test_desk_search_finds_a_legacy_card_number_with_letters(counter_enrol, store):
+    from loyalty import selectors
+
+    member = counter_enrol(phone="0470000001", member_no="LG-004512").member
+    assert selectors.desk_member_search(store=store, query="lg-0045") == [member]  # as printed, any case
+    assert selectors.desk_member(store=store, member_no="LG-004512") == member
+    assert selectors.desk_member(store=store, member_no="lg-004512") == member
