@@ -181,16 +181,15 @@ def _worker_init(name: str) -> None:
     setup_django(name)
 
 
-def _run_chunk(job: str, low: int, high: int, as_of, portable_sql: bool):
+def _run_chunk(job: str, low: int, high: int, as_of):
     from loyalty import services
     from loyalty.models import Program
 
     chunk = getattr(services, f"{job}_chunk")
-    extra = {"portable_sql": True} if portable_sql else {}
-    return chunk(program=Program.objects.get(slug="bench"), low=low, high=high, as_of=as_of, **extra)
+    return chunk(program=Program.objects.get(slug="bench"), low=low, high=high, as_of=as_of)
 
 
-def chunked(job: str, run: str, workers: int, as_of, portable_sql: bool = False):
+def chunked(job: str, run: str, workers: int, as_of):
     """Run a batch job the way several workers would: its chunks (disjoint account ranges, one
     transaction each) shared out over `workers` processes, each with its own connection."""
     import multiprocessing
@@ -198,7 +197,7 @@ def chunked(job: str, run: str, workers: int, as_of, portable_sql: bool = False)
     from loyalty import services
 
     def run_job(program):
-        chunks = [(job, low, high, as_of, portable_sql) for low, high in services.account_chunks(program=program)]
+        chunks = [(job, low, high, as_of) for low, high in services.account_chunks(program=program)]
         with multiprocessing.get_context("spawn").Pool(workers, _worker_init, (run,)) as pool:
             results = pool.starmap(_run_chunk, chunks, chunksize=1)
         return sum(results, services.BatchResult())
@@ -287,11 +286,6 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="Processes sharing each batch job's chunks (as Celery workers would)."
     )
-    parser.add_argument(
-        "--baseline",
-        action="store_true",
-        help="Also run expire_due and release_pending with the portable statements (SQLite's) on PostgreSQL.",
-    )
     parser.add_argument("--generate-inside", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -316,13 +310,8 @@ def main() -> None:
     for job in [job for job in args.jobs.split(",") if job in as_of]:
         fresh_copy(template, run)
         label = job if args.workers == 1 else f"{job} x{args.workers}"
-        seconds = time_job(label, chunked(job, run, args.workers, as_of[job]))["seconds"]
+        time_job(label, chunked(job, run, args.workers, as_of[job]))
         connection.close()
-        if args.baseline and job in {"expire_due", "release_pending"}:
-            fresh_copy(template, run)
-            baseline = time_job(f"{label} portable", chunked(job, run, args.workers, as_of[job], portable_sql=True))
-            print(f"{'':<16} one pass is {baseline['seconds'] / seconds:.2f}x the speed of the portable statements")
-            connection.close()
     if "earn" in args.jobs.split(","):
         fresh_copy(template, run)
         earns_per_second(args.earns)

@@ -520,10 +520,10 @@ class LedgerEntry(models.Model):
         Activity, on_delete=models.PROTECT, null=True, blank=True, related_name="entries", db_index=False
     )
     # The entry this one takes back: a returned purchase's lot, a refunded redemption, a lapsed lot.
-    # No database foreign key here: its per-row check at commit was a third of a large expiry run (it locks
-    # each lot again). The link cannot dangle all the same: the ledger refuses DELETE (migration 0004's
-    # trigger), the engine writes the link from the lot it reads in the same statement, and check_ledger
-    # verifies that every link names an entry of the same account.
+    # No database foreign key here: its per-row check at commit, which locks each lot again, was more than
+    # half of an expiry chunk's commit (bench/RESULTS.md). The link cannot dangle all the same: the ledger
+    # refuses DELETE (migration 0004's trigger), the engine writes the link from the lot it reads in the
+    # same statement, and check_ledger verifies that every link names an entry of the same account.
     reverses = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,

@@ -649,29 +649,6 @@ def _same_person(member: Member, fields: dict) -> bool:
     return bool((email and member.email.lower() == email) or (phone and str(member.phone) == phone))
 
 
-@transaction.atomic
-def member_join(
-    *, member: Member, program: Program, channel: str, accept_terms: bool, invitation_code: str = "", recorded_by=None
-) -> Account:
-    """An existing member joins another program (or confirms the one a clerk enrolled them in)."""
-    terms = terms_current(program=program)
-    if terms is not None and not accept_terms:
-        raise ApplicationError(
-            _("Accept the program's terms (version %(version)s) to join.") % {"version": terms.version},
-            code="terms_not_accepted",
-            extra={"field": "accept_terms"},
-        )
-    invited = False
-    already = Account.objects.filter(member=member, program=program).first()
-    if already is None and program.enrolment_mode != Program.EnrolmentMode.OPEN and invitation_code.strip():
-        _invitation_use(program, invitation_code)
-        invited = True
-    account = already or enrol(member=member, program=program, enrolled_by=recorded_by, invited=invited)
-    if terms is not None:
-        terms_accept(account=account, terms=terms, channel=channel, recorded_by=recorded_by)
-    return account
-
-
 # --- earning ----------------------------------------------------------------------------------------
 
 
@@ -1344,12 +1321,9 @@ def expire_due(*, program: Program, as_of: datetime.datetime | None = None, chun
     return total
 
 
-def expire_due_chunk(
-    *, program: Program, low: int, high: int, as_of: datetime.datetime, portable_sql: bool = False
-) -> BatchResult:
+def expire_due_chunk(*, program: Program, low: int, high: int, as_of: datetime.datetime) -> BatchResult:
     """`expire_due` for the accounts with ids in [low, high), in one transaction. Chunks are disjoint, so
-    several workers can run different chunks of one run at the same time. `portable_sql` runs the
-    statements SQLite uses on PostgreSQL too (the benchmark's baseline)."""
+    several workers can run different chunks of one run at the same time."""
     if program.expiry_policy == Program.ExpiryPolicy.NEVER:
         return BatchResult()
     due = (
@@ -1365,53 +1339,23 @@ def expire_due_chunk(
         due_params += [program.pk, low, high, as_of - relativedelta(months=program.expiry_months)]
     due += ")"
     reason_sql, reason_params = _expiry_reason_sql(program)
-    columns = (
-        "program_id, account_id, kind, points, qualifying_points, remaining, expires_at, available_at,"
-        " is_available, occurred_at, reason, reverses_id, fingerprint, created_at"
-    )
-
-    def expire_entry(points_sql: str, lot_sql: str) -> str:
-        # Each expire entry names the lot it takes back (`reverses`): that is its allocation.
-        return f"%s, {points_sql}, 0, 0, NULL, %s, %s, %s, {reason_sql}, {lot_sql}, '', %s"
-
-    entry_params = [LedgerEntry.Kind.EXPIRE, as_of, True, as_of, *reason_params, timezone.now()]
     with transaction.atomic(), connection.cursor() as cursor:
         if not _lock_accounts(low, high, f"SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due}", due_params):
             return BatchResult()
-        if connection.vendor == "postgresql" and not portable_sql:
-            # One pass over the lapsed lots: clear them, post their expire entries and debit the accounts
-            # from what the clearing returned (the lot's remaining before it was cleared).
-            cursor.execute(
-                f"WITH lapsed AS (SELECT l.id, l.remaining FROM {ENTRY} l WHERE {due}),"
-                f" cleared AS (UPDATE {ENTRY} AS l SET remaining = 0 FROM lapsed WHERE l.id = lapsed.id"
-                "  RETURNING l.id, l.program_id, l.account_id, lapsed.remaining AS points),"
-                f" posted AS (INSERT INTO {ENTRY} ({columns})"
-                f"  SELECT c.program_id, c.account_id, {expire_entry('-c.points', 'c.id')}"
-                f"  FROM cleared c JOIN {ACCOUNT} a ON a.id = c.account_id AND a.id >= %s AND a.id < %s"
-                f"  JOIN {MEMBER} m ON m.id = a.member_id),"
-                " debited AS (SELECT account_id, SUM(points) AS points, COUNT(*) AS lots FROM cleared GROUP BY account_id),"
-                f" accounts AS (UPDATE {ACCOUNT} SET balance = balance - d.points,"
-                "  lifetime_expired = lifetime_expired + d.points FROM debited d"
-                f"  WHERE {ACCOUNT}.id = d.account_id AND {ACCOUNT}.id >= %s AND {ACCOUNT}.id < %s"
-                "  RETURNING d.points, d.lots)"
-                " SELECT COALESCE(SUM(lots), 0), COALESCE(SUM(points), 0) FROM accounts",
-                [*due_params, *entry_params, low, high, low, high],
-            )
-            rows, points = cursor.fetchone()
-            return BatchResult(rows=int(rows), points=int(points))
-        # Portable statements (SQLite, the demo's database): the same effect in four passes.
         cursor.execute(
             f"UPDATE {ACCOUNT} SET balance = balance - d.points, lifetime_expired = lifetime_expired + d.points"
             f" FROM (SELECT l.account_id, SUM(l.remaining) AS points FROM {ENTRY} l WHERE {due} GROUP BY l.account_id) d"
             f" WHERE {ACCOUNT}.id = d.account_id AND {ACCOUNT}.id >= %s AND {ACCOUNT}.id < %s",
             [*due_params, low, high],
         )
+        # Each expire entry names the lot it takes back (`reverses`): that is its allocation.
         cursor.execute(
-            f"INSERT INTO {ENTRY} ({columns})"
-            f" SELECT l.program_id, l.account_id, {expire_entry('-l.remaining', 'l.id')}"
+            f"INSERT INTO {ENTRY} (program_id, account_id, kind, points, qualifying_points, remaining, expires_at,"
+            " available_at, is_available, occurred_at, reason, reverses_id, fingerprint, created_at)"
+            f" SELECT l.program_id, l.account_id, %s, -l.remaining, 0, 0, NULL, %s, %s, %s, {reason_sql}, l.id, '', %s"
             f" FROM {ENTRY} l JOIN {ACCOUNT} a ON a.id = l.account_id AND a.id >= %s AND a.id < %s"
             f" JOIN {MEMBER} m ON m.id = a.member_id WHERE {due}",
-            [*entry_params, low, high, *due_params],
+            [LedgerEntry.Kind.EXPIRE, as_of, True, as_of, *reason_params, timezone.now(), low, high, *due_params],
         )
         rows = cursor.rowcount
         cursor.execute(f"SELECT COALESCE(SUM(l.remaining), 0) FROM {ENTRY} l WHERE {due}", due_params)
@@ -1431,32 +1375,13 @@ def release_pending(
     return total
 
 
-def release_pending_chunk(
-    *, program: Program, low: int, high: int, as_of: datetime.datetime, portable_sql: bool = False
-) -> BatchResult:
-    """`release_pending` for the accounts with ids in [low, high), in one transaction (`portable_sql`: as
-    `expire_due_chunk`)."""
+def release_pending_chunk(*, program: Program, low: int, high: int, as_of: datetime.datetime) -> BatchResult:
+    """`release_pending` for the accounts with ids in [low, high), in one transaction."""
     due = "l.program_id = %s AND l.account_id >= %s AND l.account_id < %s AND l.is_available = %s AND l.available_at <= %s"
     due_params = [program.pk, low, high, False, as_of]
     with transaction.atomic(), connection.cursor() as cursor:
         if not _lock_accounts(low, high, f"SELECT DISTINCT l.account_id FROM {ENTRY} l WHERE {due}", due_params):
             return BatchResult()
-        if connection.vendor == "postgresql" and not portable_sql:
-            # One pass: release the entries and credit the accounts from what the release returned.
-            cursor.execute(
-                f"WITH released AS (UPDATE {ENTRY} AS l SET is_available = %s WHERE {due}"
-                "  RETURNING l.account_id, l.points),"
-                " credited AS (SELECT account_id, SUM(points) AS points, COUNT(*) AS entries FROM released"
-                "  GROUP BY account_id),"
-                f" accounts AS (UPDATE {ACCOUNT} SET balance = balance + d.points, pending = pending - d.points"
-                f"  FROM credited d WHERE {ACCOUNT}.id = d.account_id AND {ACCOUNT}.id >= %s AND {ACCOUNT}.id < %s"
-                "  RETURNING d.points, d.entries)"
-                " SELECT COALESCE(SUM(entries), 0), COALESCE(SUM(points), 0) FROM accounts",
-                [True, *due_params, low, high],
-            )
-            rows, points = cursor.fetchone()
-            return BatchResult(rows=int(rows), points=int(points))
-        # Portable statements (SQLite, the demo's database): the same effect in three passes.
         cursor.execute(
             f"UPDATE {ACCOUNT} SET balance = balance + d.points, pending = pending - d.points"
             f" FROM (SELECT l.account_id, SUM(l.points) AS points FROM {ENTRY} l WHERE {due} GROUP BY l.account_id) d"

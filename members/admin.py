@@ -2,7 +2,9 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.core.exceptions import ApplicationError
 from members.models import Member, MemberType, StaffProfile, Store, User
+from members.services import phone_normalise
 
 
 class StaffProfileInline(admin.StackedInline):
@@ -54,6 +56,18 @@ class MemberAdmin(admin.ModelAdmin):
     raw_id_fields = ["user", "referred_by", "enrolled_by"]
     readonly_fields = ["referral_code", "enrolled_at", "closed_at", "marketing_consent_at", "marketing_consent_channel"]
     show_full_result_count = False
+
+    def get_search_results(self, request, queryset, search_term):
+        """A phone typed the local way ("0470 99 88 77") also finds its E.164 form."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            phone = phone_normalise(search_term) if search_term.strip() else ""
+        except ApplicationError:
+            phone = ""
+        if phone:
+            results |= queryset.filter(phone=phone)
+        return results, may_have_duplicates
+
     fieldsets = [
         (None, {"fields": ["member_no", "status", "first_name", "last_name", "company", "member_type", "language"]}),
         (_("Contact"), {"fields": ["email", "phone", "street", "postal_code", "city", "country", "region"]}),
