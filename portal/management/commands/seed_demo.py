@@ -268,7 +268,8 @@ class Command(BaseCommand):
             if has_login:
                 account.refresh_from_db()
                 member = account.member
-                logins.append((str(_("Member")), email, f"{member.first_name} {member.last_name}, {account.tier.name}"))
+                note = f"{member.first_name} {member.last_name}, {account.tier.name}, card {member.member_no}"
+                logins.append((str(_("Member")), email, note))
         return logins
 
     def _history(self, rng, account, member, store, yearly_spend, since, clerk) -> None:
