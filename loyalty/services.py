@@ -834,6 +834,7 @@ def earn_for_activity(
         )
     if activity_type == ActivityType.CUSTOM_CODE and not code:
         raise ApplicationError(_("A custom-code activity needs its code."), code="invalid", extra={"field": "code"})
+    _check_evidence(evidence)
     _check_occurred_at(occurred_at)
     return _activity_record(
         account,
@@ -848,6 +849,28 @@ def earn_for_activity(
         created_by=created_by,
         as_claim=as_claim,
     )
+
+
+EVIDENCE_MAX_BYTES = 5 * 1024 * 1024
+EVIDENCE_SIGNATURES = (b"%PDF", b"\x89PNG", b"\xff\xd8\xff")  # PDF, PNG, JPEG: by content, not by name
+
+
+def _check_evidence(evidence) -> None:
+    """Evidence staff can open safely: a PDF, JPEG or PNG of at most 5 MB."""
+    if not evidence:
+        return
+    if evidence.size > EVIDENCE_MAX_BYTES:
+        raise ApplicationError(
+            _("The file is too large: send one of at most 5 MB."), code="invalid", extra={"field": "evidence"}
+        )
+    head = evidence.read(8)
+    evidence.seek(0)
+    if not head.startswith(EVIDENCE_SIGNATURES):
+        raise ApplicationError(
+            _("Send a PDF, JPEG or PNG file; this one is of another type."),
+            code="invalid",
+            extra={"field": "evidence"},
+        )
 
 
 def _activity_record(
@@ -1266,6 +1289,15 @@ def account_chunks(*, program: Program, chunk_size: int = 20_000):
         yield low, low + chunk_size
 
 
+def _each_chunk(chunk_job, *, program: Program, as_of: datetime.datetime | None, chunk_size: int) -> BatchResult:
+    """Run a batch job's chunk function over the whole program, one transaction per chunk."""
+    as_of = as_of or timezone.now()
+    total = BatchResult()
+    for low, high in account_chunks(program=program, chunk_size=chunk_size):
+        total += chunk_job(program=program, low=low, high=high, as_of=as_of)
+    return total
+
+
 def _lock_accounts(low: int, high: int, where_sql: str, params: list) -> list[int]:
     """Lock, in id order, the accounts of the chunk [low, high) that its statements are about to change."""
     return list(
@@ -1314,11 +1346,7 @@ def _expiry_reason_sql(program: Program) -> tuple[str, list[str]]:
 def expire_due(*, program: Program, as_of: datetime.datetime | None = None, chunk_size: int = 20_000) -> BatchResult:
     """Turn the unspent part of lapsed lots into expire entries. Safe to re-run and to kill: a chunk
     commits whole, and an expired lot has nothing left to expire."""
-    as_of = as_of or timezone.now()
-    total = BatchResult()
-    for low, high in account_chunks(program=program, chunk_size=chunk_size):
-        total += expire_due_chunk(program=program, low=low, high=high, as_of=as_of)
-    return total
+    return _each_chunk(expire_due_chunk, program=program, as_of=as_of, chunk_size=chunk_size)
 
 
 def expire_due_chunk(*, program: Program, low: int, high: int, as_of: datetime.datetime) -> BatchResult:
@@ -1368,11 +1396,7 @@ def release_pending(
     *, program: Program, as_of: datetime.datetime | None = None, chunk_size: int = 20_000
 ) -> BatchResult:
     """Make points available once their return window has passed. Safe to re-run."""
-    as_of = as_of or timezone.now()
-    total = BatchResult()
-    for low, high in account_chunks(program=program, chunk_size=chunk_size):
-        total += release_pending_chunk(program=program, low=low, high=high, as_of=as_of)
-    return total
+    return _each_chunk(release_pending_chunk, program=program, as_of=as_of, chunk_size=chunk_size)
 
 
 def release_pending_chunk(*, program: Program, low: int, high: int, as_of: datetime.datetime) -> BatchResult:
@@ -1406,11 +1430,7 @@ def evaluate_tiers(
 ) -> BatchResult:
     """Review tiers whose window has closed (after the grace months): members who did not re-qualify go
     down one tier or straight to the tier they earned. Upgrades happen at earning, not here. Safe to re-run."""
-    as_of = as_of or timezone.now()
-    total = BatchResult()
-    for low, high in account_chunks(program=program, chunk_size=chunk_size):
-        total += evaluate_tiers_chunk(program=program, low=low, high=high, as_of=as_of)
-    return total
+    return _each_chunk(evaluate_tiers_chunk, program=program, as_of=as_of, chunk_size=chunk_size)
 
 
 def evaluate_tiers_chunk(*, program: Program, low: int, high: int, as_of: datetime.datetime) -> BatchResult:

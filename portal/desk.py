@@ -41,6 +41,30 @@ class DeskMixin(ClerkRequiredMixin):
             raise Http404(_("No member with this number in your store's programs."))
         return member
 
+    def render_member_page(self, member: Member, *, status: int = 200, **extra):
+        """The member's desk page: card, accounts with progress and latest entries, the posting forms."""
+        accounts = selectors.desk_accounts(store=self.store, member=member)
+        context = {
+            "store": self.store,
+            "member": member,
+            "card_number": numbers.display(member.member_no),
+            "member_type": member_type_names().get(member.member_type, member.member_type),
+            "qr": qr_svg(member.member_no, title=_("Card number %(number)s") % {"number": member.member_no}),
+            "accounts": [
+                {
+                    "account": a,
+                    "progress": selectors.tier_progress(account=a),
+                    "latest": selectors.latest_entries(account=a),
+                }
+                for a in accounts
+            ],
+            # Each form's request id becomes the idempotency key of what the clerk posts with it.
+            "purchase_form": DeskPurchaseForm(accounts=accounts, initial={"request_id": uuid.uuid4().hex}),
+            "activity_form": DeskActivityForm(accounts=accounts, initial={"request_id": uuid.uuid4().hex}),
+            **extra,
+        }
+        return render(self.request, "desk/member.html", context, status=status)
+
 
 class DeskHomeView(DeskMixin, View):
     def get(self, request):
@@ -140,31 +164,7 @@ class DeskEnrolView(DeskMixin, View):
 
 class DeskMemberView(DeskMixin, View):
     def get(self, request, member_no):
-        member = self.member_or_404(member_no)
-        accounts = selectors.desk_accounts(store=self.store, member=member)
-        return render(request, "desk/member.html", self.context(member, accounts))
-
-    def context(self, member, accounts, **extra):
-        return {
-            "store": self.store,
-            "member": member,
-            "card_number": numbers.display(member.member_no),
-            "member_type": member_type_names().get(member.member_type, member.member_type),
-            "qr": qr_svg(member.member_no, title=_("Card number %(number)s") % {"number": member.member_no}),
-            "accounts": [
-                {
-                    "account": a,
-                    "progress": selectors.tier_progress(account=a),
-                    "latest": selectors.latest_entries(account=a),
-                }
-                for a in accounts
-            ],
-            "purchase_form": extra.pop("purchase_form", None)
-            or DeskPurchaseForm(accounts=accounts, initial={"request_id": uuid.uuid4().hex}),
-            "activity_form": extra.pop("activity_form", None)
-            or DeskActivityForm(accounts=accounts, initial={"request_id": uuid.uuid4().hex}),
-            **extra,
-        }
+        return self.render_member_page(self.member_or_404(member_no))
 
 
 class DeskRecordView(DeskMixin, View):
@@ -209,11 +209,9 @@ class DeskRecordView(DeskMixin, View):
                     )
             except ApplicationError as error:
                 add_application_error(form, error)
-        status = 200 if result is not None else 400
-        forms_ = {f"{self.kind}_form": form} if result is None else {}
-        accounts = selectors.desk_accounts(store=self.store, member=member)  # fresh balances after the post
-        context = DeskMemberView.context(self, member, accounts, result=result, result_kind=self.kind, **forms_)
-        return render(request, "desk/member.html", context, status=status)
+        if result is None:  # the form again, with what to fix
+            return self.render_member_page(member, status=400, **{f"{self.kind}_form": form})
+        return self.render_member_page(member, result=result, result_kind=self.kind)  # fresh balances
 
 
 class MemberCardView(DeskMixin, View):

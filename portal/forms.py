@@ -12,8 +12,6 @@ CLAIM_TYPES = [
     (ActivityType.REVIEW, _("Review")),
     (ActivityType.EVENT_ATTENDANCE, _("Event attendance")),
 ]
-EVIDENCE_TYPES = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
-EVIDENCE_MAX_BYTES = 5 * 1024 * 1024
 
 
 def _member_type_choices():
@@ -21,7 +19,8 @@ def _member_type_choices():
 
 
 class EnrolForm(forms.Form):
-    """The counter's short form: a name, a way to reach the member, consent and terms."""
+    """The counter's short form: a name, a way to reach the member, consent and terms. What a valid
+    enrolment needs is checked by loyalty.services.member_enrol, which names the field to fix."""
 
     program = forms.ModelChoiceField(queryset=None, label=_("Program"), empty_label=None)
     first_name = forms.CharField(label=_("First name"), max_length=100, required=False)
@@ -46,28 +45,24 @@ class EnrolForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["program"].queryset = programs
 
-    def clean(self):
-        data = super().clean()
-        if not (data.get("first_name") or data.get("last_name") or data.get("company")):
-            self.add_error("last_name", _("Give the member's name or their company's name."))
-        if not (data.get("phone") or data.get("email")):
-            self.add_error("phone", _("Give a phone or an email, so the member can be found again."))
-        return data
 
+class AccountChoiceForm(forms.Form):
+    """A form about one of the member's accounts, chosen by its program."""
 
-class DeskPurchaseForm(forms.Form):
     account = forms.TypedChoiceField(label=_("Program"), coerce=int)
-    amount = forms.DecimalField(label=_("Amount"), max_digits=12, decimal_places=2, min_value=0.01)
-    receipt_number = forms.CharField(label=_("Receipt number"), max_length=64)
-    request_id = forms.CharField(widget=forms.HiddenInput)
 
     def __init__(self, *args, accounts, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["account"].choices = [(a.pk, a.program.name) for a in accounts]
 
 
-class DeskActivityForm(forms.Form):
-    account = forms.TypedChoiceField(label=_("Program"), coerce=int)
+class DeskPurchaseForm(AccountChoiceForm):
+    amount = forms.DecimalField(label=_("Amount"), max_digits=12, decimal_places=2, min_value=0.01)
+    receipt_number = forms.CharField(label=_("Receipt number"), max_length=64)
+    request_id = forms.CharField(widget=forms.HiddenInput)
+
+
+class DeskActivityForm(AccountChoiceForm):
     activity_type = forms.ChoiceField(
         label=_("Activity"),
         choices=[
@@ -81,15 +76,10 @@ class DeskActivityForm(forms.Form):
     code = forms.SlugField(label=_("Code"), max_length=40, required=False)
     request_id = forms.CharField(widget=forms.HiddenInput)
 
-    def __init__(self, *args, accounts, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["account"].choices = [(a.pk, a.program.name) for a in accounts]
 
-
-class ClaimForm(forms.Form):
+class ClaimForm(AccountChoiceForm):
     """A member's claim for a non-spend activity, with the evidence staff will check."""
 
-    account = forms.TypedChoiceField(label=_("Program"), coerce=int)
     activity_type = forms.ChoiceField(label=_("What did you do?"), choices=CLAIM_TYPES)
     quantity = forms.DecimalField(
         label=_("Hours or count"), max_digits=8, decimal_places=2, min_value=0.25, max_value=1000, initial=1
@@ -101,29 +91,6 @@ class ClaimForm(forms.Form):
         help_text=_("A certificate, attendance sheet or screenshot: PDF, JPEG or PNG, up to 5 MB."),
     )
     request_id = forms.CharField(widget=forms.HiddenInput)
-
-    def __init__(self, *args, accounts, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["account"].choices = [(a.pk, a.program.name) for a in accounts]
-
-    def clean_evidence(self):
-        upload = self.cleaned_data["evidence"]
-        if upload.size > EVIDENCE_MAX_BYTES:
-            raise forms.ValidationError(_("The file is too large: send one of at most 5 MB."))
-        head = upload.read(8)
-        upload.seek(0)
-        kind = (
-            "application/pdf"
-            if head.startswith(b"%PDF")
-            else "image/png"
-            if head.startswith(b"\x89PNG")
-            else "image/jpeg"
-            if head.startswith(b"\xff\xd8\xff")
-            else None
-        )
-        if kind is None:
-            raise forms.ValidationError(_("Send a PDF, JPEG or PNG file; this one is of another type."))
-        return upload
 
 
 class ProfileForm(forms.Form):
