@@ -391,7 +391,9 @@ def latest_entries(*, account: Account, limit: int = 5) -> list[LedgerEntry]:
 def member_claims(*, member: Member) -> QuerySet[Activity]:
     """The member's claims (activities that need evidence), newest first, with their review status."""
     return (
-        Activity.objects.filter(account__member=member, activity_type__in=sorted(EVIDENCE_ACTIVITY_TYPES))
+        # Types that always need evidence, and anything the member sent evidence for (e.g. an event).
+        Activity.objects.filter(account__member=member)
+        .filter(Q(activity_type__in=sorted(EVIDENCE_ACTIVITY_TYPES)) | ~Q(evidence=""))
         .select_related("account__program")
         .order_by("-created_at", "-pk")
     )

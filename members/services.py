@@ -126,13 +126,13 @@ def member_duplicates(*, email: str = "", phone: str = "", exclude: Member | Non
 
 
 def _duplicate_error(field: str, member: Member) -> ApplicationError:
+    # The message names nobody: whoever enrols may not be allowed to know who the other member is. The
+    # member is in `extra`, for pages that may show them (the desk, to the clerks who serve them).
     if field == "email":
-        message = _("A member with this email already exists: %(member)s.")
+        message = _("A member with this email already exists.")
     else:
-        message = _("A member with this phone already exists: %(member)s.")
-    return ApplicationError(
-        message % {"member": member}, code="duplicate_member", extra={"field": field, "member": member}
-    )
+        message = _("A member with this phone already exists.")
+    return ApplicationError(message, code="duplicate_member", extra={"field": field, "member": member})
 
 
 def _issue_member_no() -> str:
@@ -346,7 +346,9 @@ def member_claim_by_verified_email(*, user: User) -> Member | None:
     for email in verified:
         member = (
             Member.objects.select_for_update()
-            .filter(email__iexact=email, status=Member.Status.ACTIVE, user__isnull=True)
+            # A suspended member is linked too (and told at /me/ that their membership is not active),
+            # so the address cannot open a second membership beside it.
+            .filter(email__iexact=email, status__in=[Member.Status.ACTIVE, Member.Status.SUSPENDED], user__isnull=True)
             .first()
         )
         if member is not None:

@@ -5,13 +5,16 @@ import csv
 import datetime
 import json
 import uuid
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import View
@@ -19,7 +22,7 @@ from django.views import View
 from loyalty import selectors, services
 from loyalty.core.exceptions import ApplicationError
 from loyalty.core.forms import add_application_error
-from loyalty.models import Account, LedgerEntry
+from loyalty.models import Account, Activity, LedgerEntry
 from members.models import Member
 from members.services import member_anonymise, member_claim_by_verified_email, member_consent_set, member_profile_update
 from portal import member_data
@@ -36,11 +39,11 @@ class MemberMixin(LoginRequiredMixin):
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
-        member = Member.objects.filter(user=request.user, status=Member.Status.ACTIVE).first()
-        if member is None:
-            member = member_claim_by_verified_email(user=request.user)
+        member = Member.objects.filter(user=request.user).first() or member_claim_by_verified_email(user=request.user)
         if member is None:
             return redirect("me:join")
+        if member.status != Member.Status.ACTIVE:
+            raise PermissionDenied(_("Your membership is not active. Ask the program's team for help."))
         self.member = member
         return super().dispatch(request, *args, **kwargs)
 
@@ -63,7 +66,7 @@ class DashboardView(MemberMixin, View):
                     "latest": selectors.latest_entries(account=account),
                 }
             )
-        claims = list(selectors.member_claims(member=self.member).filter(status="pending_review")[:5])
+        claims = list(selectors.member_claims(member=self.member).filter(status=Activity.Status.PENDING_REVIEW)[:5])
         return render(
             request,
             "me/dashboard.html",
@@ -157,7 +160,7 @@ class ClaimEvidenceView(MemberMixin, View):
 
 class ReferralsView(MemberMixin, View):
     def get(self, request):
-        link = request.build_absolute_uri(f"/me/join/?ref={self.member.referral_code or ''}")
+        link = request.build_absolute_uri(f"{reverse('me:join')}?{urlencode({'ref': self.member.referral_code or ''})}")
         return render(
             request,
             "me/referrals.html",
@@ -266,10 +269,9 @@ class JoinView(LoginRequiredMixin, View):
 
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated and (
-            Member.objects.filter(user=request.user, status=Member.Status.ACTIVE).exists()
-            or member_claim_by_verified_email(user=request.user)
+            Member.objects.filter(user=request.user).exists() or member_claim_by_verified_email(user=request.user)
         ):
-            return redirect("me:dashboard")
+            return redirect("me:dashboard")  # a member already (an inactive one is told so there)
         return super().dispatch(request, *args, **kwargs)
 
     def programs(self):

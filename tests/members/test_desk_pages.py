@@ -122,3 +122,26 @@ def test_members_and_anonymous_visitors_cannot_use_the_desk(client, member_user)
     client.force_login(member_user)
     assert client.get(reverse("desk:enrol")).status_code == 403
     assert client.get(reverse("desk:duplicates"), {"phone": "0470000001"}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("blank", "message"),
+    [
+        (["first_name", "last_name", "company"], "name or their company"),
+        (["phone", "email"], "Give a phone or an email, so the member can be found again."),
+    ],
+)
+def test_an_enrolment_without_a_name_or_a_way_to_reach_the_member_is_refused(desk, desk_program, blank, message):
+    data = {**ENROL, "program": desk_program.pk, **dict.fromkeys(blank, "")}
+    response = desk.post(reverse("desk:enrol"), data)
+    assert response.status_code == 400 and message in response.content.decode()
+    assert not Member.objects.exists()
+
+
+def test_the_duplicate_check_names_only_members_the_clerks_store_serves(desk, counter_enrol):
+    from tests.factories import MemberFactory
+
+    MemberFactory(first_name="Hidden", last_name="Person", phone="+32470555666")  # in no program of this store
+    check = desk.get(reverse("desk:duplicates"), {"phone": "0470 555 666"}, headers={"HX-Request": "true"})
+    page = check.content.decode()
+    assert "A member with this phone already exists." in page and "Hidden" not in page

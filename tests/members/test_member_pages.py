@@ -235,3 +235,42 @@ def test_evidence_is_private_and_only_reviewers_can_open_it(me, ann, client, man
     client.force_login(manager_user)
     response = client.get(url)
     assert response.status_code == 200 and b"".join(response.streaming_content) == PNG
+
+
+def test_a_suspended_member_is_refused_the_portal_and_cannot_join_again(me, ann):
+    Member.objects.filter(pk=ann.member.pk).update(status="suspended")
+    assert me.get(reverse("me:dashboard")).status_code == 403
+    assert me.get(reverse("me:join")).url == reverse("me:dashboard")
+    assert Member.objects.count() == 1
+
+
+def test_joining_online_does_not_name_the_member_who_owns_a_phone(client, desk_program, counter_enrol):
+    counter_enrol(first_name="Secret", last_name="Owner", phone="0470000001")
+    user = member_user_create(email="curious@example.com", password="Cur10us-pass", email_verified=True)
+    client.force_login(user)
+    data = {
+        "program": desk_program.pk,
+        "first_name": "Cu",
+        "last_name": "Rious",
+        "member_type": "consumer",
+        "phone": "0470000001",
+        "accept_terms": "on",
+    }
+    response = client.post(reverse("me:join"), data)
+    page = response.content.decode()
+    assert response.status_code == 400 and "A member with this phone already exists." in page
+    assert "Owner" not in page
+
+
+def test_an_event_claim_with_evidence_shows_among_my_claims(me, ann):
+    data = {
+        "account": ann.pk,
+        "activity_type": "event_attendance",
+        "quantity": "1",
+        "occurred_on": "2026-11-02",
+        "description": "Trade fair",
+        "evidence": SimpleUploadedFile("badge.pdf", PDF),
+        "request_id": "r9",
+    }
+    assert me.post(reverse("me:claims"), data).status_code == 302
+    assert "Trade fair" in me.get(reverse("me:claims")).content.decode()
