@@ -133,9 +133,9 @@ def _raw_points(rule: EarnRule, ctx: EarnContext, multiplier: Decimal) -> tuple[
     return max(points, 0), what
 
 
-def _cap_start(period: str, occurred_at: datetime.datetime) -> datetime.datetime | None:
-    """Start of the cap period that contains occurred_at, in local time; None for "ever"."""
-    local = timezone.localtime(occurred_at)
+def _period_start(period: str, at: datetime.datetime) -> datetime.datetime | None:
+    """Start of the calendar period (day, week, month, year) that contains `at`, in local time; None for "ever"."""
+    local = timezone.localtime(at)
     day = datetime.datetime.combine(local.date(), datetime.time.min, tzinfo=local.tzinfo)
     if period == EarnRule.CapPeriod.DAY:
         return day
@@ -148,11 +148,10 @@ def _cap_start(period: str, occurred_at: datetime.datetime) -> datetime.datetime
     return None
 
 
-def cap_window(
-    rule: EarnRule, occurred_at: datetime.datetime
-) -> tuple[datetime.datetime | None, datetime.datetime | None]:
-    """[start, end) of the cap period; (None, None) for a cap that lasts forever."""
-    start = _cap_start(rule.cap_period, occurred_at)
+def period_window(period: str, at: datetime.datetime) -> tuple[datetime.datetime | None, datetime.datetime | None]:
+    """[start, end) of the period (EarnRule.CapPeriod) that contains `at`; (None, None) for "ever".
+    Earning caps and reward limits per member both count in these periods."""
+    start = _period_start(period, at)
     if start is None:
         return None, None
     step = {
@@ -160,8 +159,15 @@ def cap_window(
         EarnRule.CapPeriod.WEEK: relativedelta(weeks=1),
         EarnRule.CapPeriod.MONTH: relativedelta(months=1),
         EarnRule.CapPeriod.YEAR: relativedelta(years=1),
-    }[rule.cap_period]
+    }[period]
     return start, start + step
+
+
+def cap_window(
+    rule: EarnRule, occurred_at: datetime.datetime
+) -> tuple[datetime.datetime | None, datetime.datetime | None]:
+    """[start, end) of the rule's cap period; (None, None) for a cap that lasts forever."""
+    return period_window(rule.cap_period, occurred_at)
 
 
 def compute_awards(ctx: EarnContext, rule_set: RuleSet, earned_in_cap: Mapping[int, int]) -> list[Award]:

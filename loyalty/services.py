@@ -7,9 +7,7 @@ with different content is refused.
 """
 
 import datetime
-import hashlib
 import itertools
-import json
 import secrets
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -26,6 +24,8 @@ from django.utils.translation import ngettext
 
 from loyalty import engine
 from loyalty.core.exceptions import ApplicationError
+from loyalty.core.idempotency import fingerprint as _fingerprint
+from loyalty.core.idempotency import key_reused_error as _key_reused
 from loyalty.models import (
     EVIDENCE_ACTIVITY_TYPES,
     Account,
@@ -87,10 +87,6 @@ class ReturnResult:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _fingerprint(**content) -> str:
-    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def _require_key(idempotency_key: str | None) -> str:
     """A caller's idempotency key: 1 to 128 characters, not starting with "~" (the engine's own keys do)."""
     key = (idempotency_key or "").strip()
@@ -114,13 +110,6 @@ def _require_reason(reason: str | None) -> str:
             extra={"field": "reason"},
         )
     return reason[:300]
-
-
-def _key_reused() -> ApplicationError:
-    return ApplicationError(
-        _("This idempotency key was already used for a different request. Use a new key for a new request."),
-        code="idempotency_key_reused",
-    )
 
 
 def _previous(queryset, key: str, fingerprint: str):
@@ -151,7 +140,8 @@ def _create_keyed(model, **fields):
         raise
 
 
-def _lock_account(account: Account) -> Account:
+def account_lock(account: Account) -> Account:
+    """The account row, locked for this transaction: every money path takes it first."""
     return (
         Account.objects.select_for_update(of=("self",)).select_related("program", "member", "tier").get(pk=account.pk)
     )
@@ -697,7 +687,7 @@ def earn_for_purchase(
         lines=[(line.category, line.amount) for line in parsed_lines],
     )
 
-    account = _lock_account(account)
+    account = account_lock(account)
     program = account.program
     existing = _previous(Purchase.objects.filter(program=program), key, fingerprint)
     if existing:
@@ -890,7 +880,7 @@ def _activity_record(
     fingerprint = _fingerprint(
         account=account.pk, type=activity_type, quantity=quantity, code=code, at=occurred_at.isoformat()
     )
-    account = _lock_account(account)
+    account = account_lock(account)
     program = account.program
     existing = _previous(Activity.objects.filter(program=program), key, fingerprint)
     if existing:
@@ -957,7 +947,7 @@ def _earn_activity(account: Account, activity: Activity, *, created_by) -> EarnR
 
 @transaction.atomic
 def activity_approve(*, activity: Activity, reviewed_by) -> EarnResult:
-    account = _lock_account(activity.account)
+    account = account_lock(activity.account)
     activity = Activity.objects.select_for_update().get(pk=activity.pk)
     if activity.status == Activity.Status.APPROVED:
         return EarnResult(
@@ -1001,7 +991,7 @@ def reverse_purchase(*, purchase: Purchase, amount, idempotency_key: str, create
     key = _require_key(idempotency_key)
     amount = _money(amount, field_name="amount", label=_("The returned amount"))
     fingerprint = _fingerprint(purchase=purchase.pk, amount=amount)
-    account = _lock_account(purchase.account)
+    account = account_lock(purchase.account)
     purchase = Purchase.objects.get(pk=purchase.pk)  # re-read under the account lock
     existing = _previous(purchase.returns.all(), key, fingerprint)
     if existing:
@@ -1125,7 +1115,7 @@ def spend(
             _("Points to spend must be a whole number above zero."), code="invalid", extra={"field": "points"}
         )
     fingerprint = _fingerprint(account=account.pk, points=points, reason=reason)
-    account = _lock_account(account)
+    account = account_lock(account)
     existing = _previous(LedgerEntry.objects.filter(program=account.program), key, fingerprint)
     if existing:
         return existing
@@ -1160,7 +1150,7 @@ def refund(*, entry: LedgerEntry, reason: str, created_by=None) -> LedgerEntry:
     if entry.kind != LedgerEntry.Kind.REDEEM:
         raise ApplicationError(_("Only a redemption can be refunded."), code="invalid")
     reason = _require_reason(reason)
-    account = _lock_account(entry.account)
+    account = account_lock(entry.account)
     existing = entry.reversals.first()
     if existing:
         return existing
@@ -1220,7 +1210,7 @@ def adjust(
         )
     key = _require_key(idempotency_key) if idempotency_key and idempotency_key.strip() else None
     fingerprint = _fingerprint(account=account.pk, points=points, reason=reason, qualifying=qualifying)
-    account = _lock_account(account)
+    account = account_lock(account)
     if key and (existing := _previous(LedgerEntry.objects.filter(program=account.program), key, fingerprint)):
         return existing
     now = timezone.now()
