@@ -11,6 +11,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz/", healthz, name="healthz"),
     path("staff/programs/", include("loyalty.program_urls")),
+    path("staff/programs/<slug:slug>/rewards/", include("rewards.urls")),
     path("", include("portal.urls")),
     *static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT),  # serves uploads only when DEBUG is on
 ]

@@ -24,6 +24,7 @@ _BOOKS = ("account", "ledgerentry", "purchase", "purchasereturn", "activity", "t
 _READ_EVERYTHING = frozenset(
     {f"loyalty.view_{model}" for model in (*_PROGRAM_CONFIG, *_BOOKS, "invitation")}
     | {"members.view_store", "members.view_member", "members.view_membertype", "members.view_consentrecord"}
+    | {f"rewards.view_{model}" for model in ("reward", "redemption", "voucher")}
 )
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
@@ -44,6 +45,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         "members.change_member",
         "members.add_membertype",
         "members.change_membertype",
+        # The reward catalogue; redemptions are fulfilled or cancelled, never edited by hand.
+        "rewards.add_reward",
+        "rewards.change_reward",
+        "rewards.fulfil_redemption",
     },
     Role.STORE_CLERK: frozenset({"members.use_desk"}),
     Role.ANALYST: _READ_EVERYTHING | {"members.view_staff_pages", "members.view_analytics", "members.export_reports"},

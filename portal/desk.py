@@ -23,7 +23,10 @@ from members.models import Member
 from members.selectors import clerk_store, member_type_names
 from members.services import member_duplicates, phone_normalise
 from portal.activation import send_activation_invitation
-from portal.forms import DeskActivityForm, DeskPurchaseForm, EnrolForm
+from portal.forms import DeskActivityForm, DeskPurchaseForm, DeskRedeemForm, EnrolForm, VoucherCodeForm
+from rewards import codes as voucher_codes
+from rewards import selectors as reward_selectors
+from rewards import services as reward_services
 
 
 class DeskMixin(ClerkRequiredMixin):
@@ -41,9 +44,19 @@ class DeskMixin(ClerkRequiredMixin):
             raise Http404(_("No member with this number in your store's programs."))
         return member
 
+    def redeemable(self, accounts) -> list:
+        """What the customer can redeem now, in the programs this store runs."""
+        offers = []
+        for account in accounts:
+            offers += [o for o in reward_selectors.catalogue_for_account(account=account) if o.available]
+        return offers
+
     def render_member_page(self, member: Member, *, status: int = 200, **extra):
         """The member's desk page: card, accounts with progress and latest entries, the posting forms."""
         accounts = selectors.desk_accounts(store=self.store, member=member)
+        for account in accounts:
+            account.member = member
+        offers = self.redeemable(accounts)
         context = {
             "store": self.store,
             "member": member,
@@ -61,6 +74,8 @@ class DeskMixin(ClerkRequiredMixin):
             # Each form's request id becomes the idempotency key of what the clerk posts with it.
             "purchase_form": DeskPurchaseForm(accounts=accounts, initial={"request_id": uuid.uuid4().hex}),
             "activity_form": DeskActivityForm(accounts=accounts, initial={"request_id": uuid.uuid4().hex}),
+            "redeem_form": DeskRedeemForm(offers=offers, initial={"request_id": uuid.uuid4().hex}),
+            "offers": offers,
             **extra,
         }
         return render(self.request, "desk/member.html", context, status=status)
@@ -212,6 +227,89 @@ class DeskRecordView(DeskMixin, View):
         if result is None:  # the form again, with what to fix
             return self.render_member_page(member, status=400, **{f"{self.kind}_form": form})
         return self.render_member_page(member, result=result, result_kind=self.kind)  # fresh balances
+
+
+class DeskRedeemView(DeskMixin, View):
+    """Redeem a reward for the customer; the page shows the voucher code to hand over, or what went wrong."""
+
+    def post(self, request, member_no):
+        member = self.member_or_404(member_no)
+        accounts = selectors.desk_accounts(store=self.store, member=member)
+        for account in accounts:
+            account.member = member
+        offers = self.redeemable(accounts)
+        form = DeskRedeemForm(request.POST, offers=offers)
+        redemption = None
+        if form.is_valid():
+            offer = next(o for o in offers if o.reward.pk == form.cleaned_data["reward"])
+            account = next(a for a in accounts if a.program_id == offer.reward.program_id)
+            try:
+                redemption = reward_services.redeem(
+                    account=account,
+                    reward=offer.reward,
+                    idempotency_key=f"desk:{self.store.code}:{form.cleaned_data['request_id']}",
+                    channel="desk",
+                    store=self.store,
+                    created_by=request.user,
+                ).redemption
+            except ApplicationError as error:
+                add_application_error(form, error)
+        if redemption is None:
+            return self.render_member_page(member, status=400, redeem_form=form)
+        voucher = getattr(redemption, "voucher", None)
+        return self.render_member_page(
+            member,
+            redemption=redemption,
+            voucher_code=voucher_codes.display(voucher.code) if voucher else "",
+        )
+
+
+class DeskVoucherView(DeskMixin, View):
+    """Check a voucher code a customer shows, then use it: once, with the date and store of a first use."""
+
+    def get(self, request):
+        form = VoucherCodeForm(request.GET or None)
+        voucher, refusal = None, None
+        if form.is_valid():
+            try:
+                voucher = reward_services.voucher_for_store(code=form.cleaned_data["code"], store=self.store)
+            except ApplicationError as error:
+                add_application_error(form, error)
+            else:
+                refusal = reward_services.voucher_refusal(voucher, today=timezone.localdate())
+        return self.page(form, voucher=voucher, refusal=refusal, status=400 if form.errors else 200)
+
+    def post(self, request):
+        form = VoucherCodeForm(request.POST)
+        if form.is_valid():
+            try:
+                voucher = reward_services.voucher_redeem(
+                    code=form.cleaned_data["code"], store=self.store, redeemed_by=request.user
+                )
+            except ApplicationError as error:
+                add_application_error(form, error)
+            else:
+                messages.success(
+                    request,
+                    _("Voucher %(code)s used: %(what)s for %(name)s.")
+                    % {
+                        "code": voucher_codes.display(voucher.code),
+                        "what": voucher.description,
+                        "name": voucher.account.member.display_name,
+                    },
+                )
+                return redirect("desk:vouchers")
+        return self.page(form, status=400)
+
+    def page(self, form, *, voucher=None, refusal=None, status=200):
+        context = {
+            "store": self.store,
+            "form": form,
+            "voucher": voucher,
+            "refusal": refusal,
+            "code": voucher_codes.display(voucher.code) if voucher else "",
+        }
+        return render(self.request, "desk/vouchers.html", context, status=status)
 
 
 class MemberCardView(DeskMixin, View):

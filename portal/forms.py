@@ -46,6 +46,12 @@ class EnrolForm(forms.Form):
         self.fields["program"].queryset = programs
 
 
+class RedeemForm(forms.Form):
+    """The confirmation of a redemption; its request id becomes the idempotency key (a double click redeems once)."""
+
+    request_id = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+
 class AccountChoiceForm(forms.Form):
     """A form about one of the member's accounts, chosen by its program."""
 
@@ -75,6 +81,28 @@ class DeskActivityForm(AccountChoiceForm):
     quantity = forms.DecimalField(label=_("Quantity"), max_digits=8, decimal_places=2, min_value=0.01, initial=1)
     code = forms.SlugField(label=_("Code"), max_length=40, required=False)
     request_id = forms.CharField(widget=forms.HiddenInput)
+
+
+class DeskRedeemForm(forms.Form):
+    """Redeem a reward for the customer at the counter: one of the rewards they can redeem now."""
+
+    reward = forms.TypedChoiceField(label=_("Reward"), coerce=int)
+    request_id = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, offers, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reward"].choices = [
+            (o.reward.pk, f"{o.reward.name} · {o.reward.points_cost} {o.reward.program.points_name}") for o in offers
+        ]
+
+
+class VoucherCodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Voucher code"),
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}),
+        help_text=_("12 letters and digits, as on the member's screen or print-out; dashes and spaces are ignored."),
+    )
 
 
 class ClaimForm(AccountChoiceForm):

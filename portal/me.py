@@ -12,7 +12,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,12 +22,17 @@ from django.views import View
 from loyalty import selectors, services
 from loyalty.core.exceptions import ApplicationError
 from loyalty.core.forms import add_application_error
+from loyalty.core.qr import qr_svg
 from loyalty.models import Account, Activity, LedgerEntry
 from members.models import Member
 from members.services import member_anonymise, member_claim_by_verified_email, member_consent_set, member_profile_update
 from portal import member_data
 from portal.desk import card_context
-from portal.forms import ClaimForm, JoinForm, ProfileForm
+from portal.forms import ClaimForm, JoinForm, ProfileForm, RedeemForm
+from rewards import codes as voucher_codes
+from rewards import selectors as reward_selectors
+from rewards import services as reward_services
+from rewards.models import Reward
 
 EXPIRING_DAYS = 90
 
@@ -47,8 +52,12 @@ class MemberMixin(LoginRequiredMixin):
         self.member = member
         return super().dispatch(request, *args, **kwargs)
 
-    def account_or_404(self, pk) -> Account:
-        return get_object_or_404(Account.objects.select_related("program", "tier"), pk=pk, member=self.member)
+    def account_or_404(self, pk=None, **filters) -> Account:
+        if pk is not None:
+            filters["pk"] = pk
+        account = get_object_or_404(Account.objects.select_related("program", "tier"), member=self.member, **filters)
+        account.member = self.member
+        return account
 
 
 class DashboardView(MemberMixin, View):
@@ -64,13 +73,134 @@ class DashboardView(MemberMixin, View):
                     "expiring": expiring,
                     "expiring_total": sum(lot["points"] for lot in expiring),
                     "latest": selectors.latest_entries(account=account),
+                    "upcoming": reward_selectors.upcoming_rewards(account=account, as_of=now),
                 }
             )
         claims = list(selectors.member_claims(member=self.member).filter(status=Activity.Status.PENDING_REVIEW)[:5])
         return render(
             request,
             "me/dashboard.html",
-            {"member": self.member, "accounts": accounts, "claims": claims, "expiring_days": EXPIRING_DAYS},
+            {
+                "member": self.member,
+                "accounts": accounts,
+                "claims": claims,
+                "expiring_days": EXPIRING_DAYS,
+                "vouchers": reward_selectors.usable_vouchers(member=self.member)[:3],
+            },
+        )
+
+
+class RewardsView(MemberMixin, View):
+    """The catalogue of each program the member belongs to: what they can redeem now, and why not otherwise."""
+
+    def get(self, request):
+        catalogues = []
+        for account in selectors.member_accounts(member=self.member):
+            account.member = self.member
+            catalogues.append({"account": account, "offers": reward_selectors.catalogue_for_account(account=account)})
+        return render(request, "me/rewards.html", {"member": self.member, "catalogues": catalogues})
+
+
+class RewardDetailView(MemberMixin, View):
+    """One reward with its redeem button; the button asks for confirmation (htmx), then redeems."""
+
+    def offer(self, pk):
+        reward = get_object_or_404(Reward.objects.select_related("program", "min_tier"), pk=pk, is_active=True)
+        account = self.account_or_404(program=reward.program)
+        offer = next(
+            (o for o in reward_selectors.catalogue_for_account(account=account) if o.reward.pk == reward.pk), None
+        )
+        if offer is None:  # not offered to this member (region, member type, dates)
+            raise Http404
+        return account, offer
+
+    def get(self, request, pk):
+        account, offer = self.offer(pk)
+        confirm = request.GET.get("confirm") == "1" and offer.available
+        context = {
+            "member": self.member,
+            "account": account,
+            "offer": offer,
+            "confirm": confirm,
+            "form": RedeemForm(initial={"request_id": uuid.uuid4().hex}),
+        }
+        if request.htmx and confirm:
+            return render(request, "me/_redeem_confirm.html", context)
+        return render(request, "me/reward_detail.html", context)
+
+    def post(self, request, pk):
+        account, offer = self.offer(pk)
+        form = RedeemForm(request.POST)
+        error = None
+        if form.is_valid():
+            try:
+                result = reward_services.redeem(
+                    account=account,
+                    reward=offer.reward,
+                    idempotency_key=f"online:{self.member.pk}:{form.cleaned_data['request_id']}",
+                    channel="online",
+                    created_by=request.user,
+                )
+            except ApplicationError as refused:
+                error = refused.message
+            else:
+                if result.voucher:
+                    messages.success(
+                        request,
+                        _("Redeemed: %(reward)s. Your voucher code is %(code)s.")
+                        % {"reward": offer.reward.name, "code": voucher_codes.display(result.voucher.code)},
+                    )
+                    target = reverse("me:voucher", args=[result.voucher.code])
+                else:
+                    messages.success(
+                        request,
+                        _("Redeemed: %(reward)s. We will let you know when it is on its way.")
+                        % {"reward": offer.reward.name},
+                    )
+                    target = reverse("me:rewards")
+                if request.htmx:
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = target
+                    return response
+                return redirect(target)
+        else:
+            error = _("The form has expired: reload the page and try again.")
+        account, offer = self.offer(pk)  # fresh balance and eligibility
+        context = {"member": self.member, "account": account, "offer": offer, "form": form, "error": error}
+        template = "me/_redeem_confirm.html" if request.htmx else "me/reward_detail.html"
+        return render(request, template, {**context, "confirm": offer.available}, status=400)
+
+
+class VouchersView(MemberMixin, View):
+    def get(self, request):
+        return render(
+            request,
+            "me/vouchers.html",
+            {
+                "member": self.member,
+                "usable": reward_selectors.usable_vouchers(member=self.member)[:100],
+                "past": reward_selectors.past_vouchers(member=self.member)[:50],
+                "redemptions": reward_selectors.member_redemptions(member=self.member)[:20],
+            },
+        )
+
+
+class VoucherView(MemberMixin, View):
+    """One voucher, large, with its QR code, to show at the till (another member's code answers 404)."""
+
+    def get(self, request, code):
+        voucher = get_object_or_404(reward_selectors.member_vouchers(member=self.member), code=code)
+        label = voucher_codes.display(voucher.code)
+        return render(
+            request,
+            "me/voucher.html",
+            {
+                "member": self.member,
+                "voucher": voucher,
+                "code": label,
+                "qr": qr_svg(voucher.code, scale=6, title=_("Voucher %(code)s") % {"code": label}),
+                "today": timezone.localdate(),
+            },
         )
 
 

@@ -12,6 +12,10 @@ me_patterns = [
     path("referrals/", me.ReferralsView.as_view(), name="referrals"),
     path("profile/", me.ProfileView.as_view(), name="profile"),
     path("card/", me.CardView.as_view(), name="card"),
+    path("rewards/", me.RewardsView.as_view(), name="rewards"),
+    path("rewards/<int:pk>/", me.RewardDetailView.as_view(), name="reward"),
+    path("vouchers/", me.VouchersView.as_view(), name="vouchers"),
+    path("vouchers/<str:code>/", me.VoucherView.as_view(), name="voucher"),
     re_path(r"^data\.(?P<fmt>json|csv)$", me.DataExportView.as_view(), name="data"),
     path("close/", me.CloseAccountView.as_view(), name="close"),
 ]
@@ -23,6 +27,8 @@ desk_patterns = [
     path("members/<str:member_no>/purchase/", desk.DeskRecordView.as_view(kind="purchase"), name="purchase"),
     path("members/<str:member_no>/activity/", desk.DeskRecordView.as_view(kind="activity"), name="activity"),
     path("members/<str:member_no>/card/", desk.MemberCardView.as_view(), name="card"),
+    path("members/<str:member_no>/redeem/", desk.DeskRedeemView.as_view(), name="redeem"),
+    path("vouchers/", desk.DeskVoucherView.as_view(), name="vouchers"),
 ]
 staff_patterns = [path("", views.StaffHomeView.as_view(), name="home")]
 

@@ -220,3 +220,17 @@ class TierChangeFactory(DjangoModelFactory):
     to_tier = factory.SubFactory(TierFactory, program=factory.SelfAttribute("..account.program"))
     reason = TierChange.Reason.UPGRADE
     changed_at = factory.LazyFunction(timezone.now)
+
+
+class RewardFactory(DjangoModelFactory):
+    """A catalogue row (a EUR 5 voucher for 100 points by default); tests of reward_save's checks call the service."""
+
+    class Meta:
+        model = "rewards.Reward"
+
+    program = factory.SubFactory(ProgramFactory)
+    name = factory.Sequence(lambda n: f"Reward {n}")
+    kind = "voucher_amount"
+    points_cost = 100
+    value = Decimal("5.00")
+    fulfilment = "voucher"

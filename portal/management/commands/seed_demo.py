@@ -14,11 +14,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty import services as engine
+from loyalty.core.exceptions import ApplicationError
 from loyalty.models import Account, ActivityType, EarnRule, Program, TermsVersion
 from members import numbers
 from members import services as member_services
 from members.models import Member, StaffProfile, Store, User
 from members.roles import Role
+from rewards import services as reward_services
+from rewards.models import Reward
 
 DEMO_PASSWORD = "loyalty-demo"
 DEMO_DOMAIN = "demo.example.com"
@@ -124,6 +127,34 @@ RULES = [  # name, activity, calculation, rate, extra fields
     ("Referral: 250 pts", ActivityType.REFERRAL, "fixed", "250", {}),
 ]
 CATEGORIES = ["PAINT", "TOOLS", "GARDEN", "TIMBER", "PLUMBING"]
+TRADES = ["contractor", "installer", "roofer"]
+REWARDS = [  # name, kind, points, value, fulfilment, extra fields
+    (
+        "Coffee and croissant at the counter",
+        "merchandise",
+        60,
+        None,
+        "voucher",
+        {"featured": True, "voucher_valid_days": 30},
+    ),
+    ("EUR 5 voucher", "voucher_amount", 500, "5", "voucher", {"featured": True}),
+    ("EUR 10 voucher", "voucher_amount", 950, "10", "voucher", {}),
+    ("10% off paint", "voucher_percent", 400, "10", "voucher", {"limit_per_member": 1, "limit_period": "month"}),
+    ("Donate EUR 5 to Habitat for Humanity", "donation", 500, "5", "manual", {}),
+    ("Two-year extended warranty on power tools", "warranty", 800, None, "manual", {}),
+    ("EUR 20 cashback on your account", "cashback", 2000, "20", "manual", {}),
+    ("Roofing safety workshop (one seat)", "workshop", 1500, None, "voucher", {"stock": 12, "member_types": TRADES}),
+    (
+        "Your logo in our trade catalogue",
+        "marketing_credit",
+        3000,
+        "250",
+        "manual",
+        {"member_types": TRADES, "tier": "Silver"},
+    ),
+    ("Pro cordless drill set", "merchandise", 4500, None, "manual", {"stock": 5, "tier": "Gold"}),
+    ("VIP launch evening for two", "experience", 2500, None, "voucher", {"stock": 20, "tier": "Platinum"}),
+]
 
 
 class Command(BaseCommand):
@@ -138,7 +169,9 @@ class Command(BaseCommand):
         stores = self._stores()
         logins = self._staff(stores)
         program = self._program(stores)
+        rewards = self._rewards(program)
         logins += self._members(seed, members, program, stores)
+        self._redemptions(program, rewards, stores)
         self._print_logins(logins)
 
     def _program(self, stores: list[Store]) -> Program:
@@ -302,6 +335,56 @@ class Command(BaseCommand):
                 idempotency_key=f"demo-{member.member_no}-training",
                 store=store,
             )
+
+    def _rewards(self, program: Program) -> dict[str, Reward]:
+        rewards = {}
+        for name, kind, points, value, fulfilment, extra in REWARDS:
+            extra = dict(extra)
+            tier = extra.pop("tier", None)
+            reward = Reward.objects.filter(program=program, name=name).first() or reward_services.reward_save(
+                program=program,
+                name=name,
+                kind=kind,
+                points_cost=points,
+                value=Decimal(value) if value else None,
+                fulfilment=fulfilment,
+                min_tier=program.tiers.get(name=tier) if tier else None,
+                description=_("A demo reward of the %(kind)s kind.") % {"kind": Reward.Kind(kind).label},
+                **extra,
+            )
+            rewards[name] = reward
+        return rewards
+
+    def _redemptions(self, program: Program, rewards: dict[str, Reward], stores: list[Store]) -> None:
+        """Some members already spent points: online, and at the desk (keys make a re-run replay)."""
+        clerk_of = {profile.store_id: profile.user for profile in StaffProfile.objects.filter(store__in=stores)}
+        plan = [
+            (1, "EUR 5 voucher"),
+            (1, "Coffee and croissant at the counter"),
+            (2, "Donate EUR 5 to Habitat for Humanity"),
+        ]
+        plan += [(number, "EUR 5 voucher") for number in range(7, 41, 7)]
+        for number, name in plan:
+            account = (
+                Account.objects.filter(program=program, member__email=f"member{number:02d}@{DEMO_DOMAIN}")
+                .select_related("member", "member__home_store")
+                .first()
+            )
+            if account is None:
+                continue
+            at_desk = number > MEMBERS_WITH_LOGIN
+            store = account.member.home_store if at_desk else None
+            try:
+                reward_services.redeem(
+                    account=account,
+                    reward=rewards[name],
+                    idempotency_key=f"demo-redeem-{number}-{name}",
+                    channel="desk" if at_desk else "online",
+                    store=store,
+                    created_by=clerk_of.get(store.pk) if store else account.member.user,
+                )
+            except ApplicationError:
+                continue  # not enough points in this demo: nothing was written
 
     def _print_logins(self, logins: list[tuple[str, str, str]]) -> None:
         out = self.stdout
