@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
+from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
 
 from loyalty.core.exceptions import ApplicationError
-from members.models import Member, MemberType, StaffProfile, Store, User
+from members.models import Member, MemberType, StaffProfile, Store, StoreAPIKey, User
 from members.services import phone_normalise
 
 
@@ -89,3 +91,26 @@ class MemberAdmin(admin.ModelAdmin):
             },
         ),
     ]
+
+
+# The library's own key model is not used (keys belong to a store): keep it out of the admin.
+admin.site.unregister(APIKey)
+
+
+@admin.register(StoreAPIKey)
+class StoreAPIKeyAdmin(APIKeyModelAdmin):
+    """Shown once at creation (a message), then only the prefix; revoking is final."""
+
+    list_display = ["prefix", "name", "store", "created", "last_used_at", "expiry_date", "revoked"]
+    list_filter = ["store", "revoked", "created"]
+    search_fields = ["name", "prefix", "store__code", "store__name"]
+    list_select_related = ["store"]
+    fields = ["store", "name", "expiry_date", "revoked", "prefix", "last_used_at", "created_by"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "last_used_at", "created_by")
+
+    def save_model(self, request, obj, form=None, change=False):
+        if not obj.pk:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)

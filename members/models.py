@@ -5,6 +5,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
+from rest_framework_api_key.models import AbstractAPIKey
 
 
 class UserManager(BaseUserManager):
@@ -233,3 +234,37 @@ class ConsentRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} {'granted' if self.granted else 'withdrawn'} {self.recorded_at:%Y-%m-%d}"
+
+
+class StoreAPIKey(AbstractAPIKey):
+    """A point-of-sale key: acts for one store, in the programs that store runs. Hashed at rest
+    (djangorestframework-api-key); only its prefix is ever shown again after creation."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="api_keys", verbose_name=_("store"))
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = _("point-of-sale API key")
+        verbose_name_plural = _("point-of-sale API keys")
+        ordering = ["store", "-created"]
+
+
+class APIRequest(models.Model):
+    """The first response to a POST sent with an Idempotency-Key, replayed to every retry with the same
+    key from the same store. Kept at least 24 hours (purged by a daily job after 48)."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=128)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    body = models.TextField()  # the JSON exactly as first sent, so a replay is byte for byte the same
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("idempotent API request")
+        verbose_name_plural = _("idempotent API requests")
+        constraints = [models.UniqueConstraint(fields=["store", "key"], name="api_request_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.store_id}:{self.key} -> {self.status_code}"

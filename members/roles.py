@@ -49,6 +49,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         "rewards.add_reward",
         "rewards.change_reward",
         "rewards.fulfil_redemption",
+        # Point-of-sale API keys: create, revoke (a key is shown once; revoking is final).
+        "members.view_storeapikey",
+        "members.add_storeapikey",
+        "members.change_storeapikey",
     },
     Role.STORE_CLERK: frozenset({"members.use_desk"}),
     Role.ANALYST: _READ_EVERYTHING | {"members.view_staff_pages", "members.view_analytics", "members.export_reports"},

@@ -1,3 +1,4 @@
+import datetime
 import secrets
 
 from allauth.account.models import EmailAddress
@@ -11,7 +12,7 @@ from phonenumber_field.phonenumber import to_python
 
 from loyalty.core.exceptions import ApplicationError
 from members import numbers
-from members.models import ConsentRecord, Member, MemberType, StaffProfile, Store, User
+from members.models import APIRequest, ConsentRecord, Member, MemberType, StaffProfile, Store, StoreAPIKey, User
 from members.roles import STAFF_ROLES, Role
 
 
@@ -23,6 +24,42 @@ def store_create(
     store.full_clean()
     store.save()
     return store
+
+
+# --- point-of-sale API keys ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def api_key_create(*, store: Store, name: str, created_by: User | None = None) -> tuple[StoreAPIKey, str]:
+    """A new key for a store's till or shop. The key itself is returned once and never stored (only its hash)."""
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError(
+            _("Name the key after the till or app that will use it, e.g. “Till 2”."),
+            code="invalid",
+            extra={"field": "name"},
+        )
+    if not store.is_active:
+        raise ApplicationError(
+            _("Store %(store)s is closed.") % {"store": store}, code="invalid", extra={"field": "store"}
+        )
+    return StoreAPIKey.objects.create_key(store=store, name=name[:50], created_by=created_by)
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: StoreAPIKey) -> StoreAPIKey:
+    """Revoke at once and for good (the library refuses to un-revoke)."""
+    api_key = StoreAPIKey.objects.select_for_update().get(pk=api_key.pk)
+    if not api_key.revoked:
+        api_key.revoked = True
+        api_key.save(update_fields=["revoked"])
+    return api_key
+
+
+def api_requests_purge(*, older_than: datetime.timedelta = datetime.timedelta(hours=48)) -> int:
+    """Forget recorded idempotent responses older than `older_than` (keys are honoured at least 24 hours)."""
+    deleted, _by_model = APIRequest.objects.filter(created_at__lt=timezone.now() - older_than).delete()
+    return deleted
 
 
 def _user_create(
@@ -199,7 +236,7 @@ def member_create(
         )
     email = User.objects.normalize_email(email.strip())
     phone = phone_normalise(phone)
-    if channel in {Member.Channel.COUNTER, Member.Channel.ONLINE} and not (email or phone):
+    if channel in {Member.Channel.COUNTER, Member.Channel.ONLINE, Member.Channel.API} and not (email or phone):
         raise ApplicationError(
             _("Give a phone or an email, so the member can be found again."), code="invalid", extra={"field": "phone"}
         )

@@ -34,6 +34,9 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "rest_framework",
+    "rest_framework_api_key",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "django_htmx",
     "import_export",
@@ -204,6 +207,31 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "loyalty.core.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_VERSIONING_CLASS": None,
+    # Requests per minute per point-of-sale key (a till posts a few a minute; a busy web shop more).
+    "DEFAULT_THROTTLE_RATES": {"pos_key": env.str("API_RATE_LIMIT", default="6000/min")},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Loyalty Portal point-of-sale API",
+    "DESCRIPTION": (
+        "Tills and shop apps enrol members, post purchases and returns, record activities, redeem rewards "
+        "and vouchers. Authenticate with `Authorization: Api-Key <key>` (one key per store). Every POST "
+        "accepts an `Idempotency-Key` header; purchases, returns, redemptions and voucher redemptions "
+        'require it. Errors always read `{"error": {"code", "message", "fields"}}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
 }
 
 # --- Import/export ------------------------------------------------------------
