@@ -82,8 +82,9 @@ def store_member(store, member_no: str) -> Member:
 
 def store_account(store, member_no: str, program_slug: str = "") -> Account:
     """The member's account in one of the store's programs: the one named, or the only one."""
-    member = store_member(store, member_no)
-    accounts = selectors.desk_accounts(store=store, member=member)
+    accounts = selectors.store_accounts_by_card(store=store, member_no=member_no or "")
+    if not accounts:
+        raise _member_not_found(member_no)
     if program_slug:
         accounts = [a for a in accounts if a.program.slug == program_slug]
         if not accounts:
@@ -100,9 +101,7 @@ def store_account(store, member_no: str, program_slug: str = "") -> Account:
             code="program_required",
             extra={"field": "program"},
         )
-    account = accounts[0]
-    account.member = member
-    return account
+    return accounts[0]
 
 
 def pos_key(request) -> str:

@@ -4,7 +4,9 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db import connection
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -131,11 +133,22 @@ def points_expiring_within(*, account: Account, days: int, as_of: datetime.datet
 
 
 def earn_rule_set(*, program: Program, activity_type: str) -> engine.RuleSet:
-    rules = list(
-        EarnRule.objects.filter(program=program, activity_type=activity_type, is_active=True).prefetch_related(
-            "tiers", "stores"
+    """Every earn reads this, so on PostgreSQL it is one query: the rules with their tier and store ids
+    aggregated into arrays (not two more queries of prefetched objects)."""
+    rules = EarnRule.objects.filter(program=program, activity_type=activity_type, is_active=True)
+    if connection.vendor == "postgresql":
+        rules = list(
+            rules.annotate(
+                tier_pks=ArrayAgg("tiers__id", distinct=True, filter=Q(tiers__isnull=False), default=Value([])),
+                store_pks=ArrayAgg("stores__id", distinct=True, filter=Q(stores__isnull=False), default=Value([])),
+            )
         )
-    )
+        return engine.RuleSet(
+            rules=rules,
+            tier_ids={rule.pk: frozenset(rule.tier_pks) for rule in rules},
+            store_ids={rule.pk: frozenset(rule.store_pks) for rule in rules},
+        )
+    rules = list(rules.prefetch_related("tiers", "stores"))
     return engine.RuleSet(
         rules=rules,
         tier_ids={rule.pk: frozenset(t.pk for t in rule.tiers.all()) for rule in rules},
@@ -369,6 +382,19 @@ def desk_member(*, store: Store, member_no: str) -> Member | None:
     """The member with this card number (as printed, or typed with other spacing) if the store serves them."""
     typed = {member_no.strip(), member_no.strip().upper(), numbers.normalise(member_no)}
     return members_served_by(store=store).exclude(status=Member.Status.ANONYMISED).filter(member_no__in=typed).first()
+
+
+def store_accounts_by_card(*, store: Store, member_no: str) -> list[Account]:
+    """The accounts, in the programs this store runs, of the member with this card number (as printed or
+    typed with other spacing), with their program and member: what a till's earn starts from, in one query."""
+    typed = {member_no.strip(), member_no.strip().upper(), numbers.normalise(member_no)}
+    accounts = list(
+        Account.objects.filter(member__member_no__in=typed, program__stores=store)
+        .exclude(member__status=Member.Status.ANONYMISED)
+        .select_related("program", "member")
+        .order_by("member_id", "program__name")
+    )
+    return [account for account in accounts if account.member_id == accounts[0].member_id]
 
 
 def desk_accounts(*, store: Store, member: Member) -> list[Account]:

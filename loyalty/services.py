@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max, Min
+from django.db.models import F, Max, Min, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone, translation
 from django.utils.formats import date_format
@@ -112,10 +112,13 @@ def _require_reason(reason: str | None) -> str:
     return reason[:300]
 
 
-def _previous(queryset, key: str, fingerprint: str):
-    """The operation already recorded under this idempotency key, if any; the same key with different
-    content is refused."""
-    existing = queryset.filter(idempotency_key=key).first()
+def _previous(candidates, key: str, fingerprint: str):
+    """The operation already recorded under this idempotency key, if any, among `candidates` (a queryset,
+    or rows already read); the same key with different content is refused."""
+    if isinstance(candidates, list):
+        existing = next((row for row in candidates if row.idempotency_key == key), None)
+    else:
+        existing = candidates.filter(idempotency_key=key).first()
     if existing is not None and existing.fingerprint != fingerprint:
         raise _key_reused()
     return existing
@@ -689,7 +692,13 @@ def earn_for_purchase(
 
     account = account_lock(account)
     program = account.program
-    existing = _previous(Purchase.objects.filter(program=program), key, fingerprint)
+    # One read for both earlier purchases that matter: this key's, and this store's same receipt.
+    earlier = list(
+        Purchase.objects.filter(program=program).filter(
+            Q(idempotency_key=key) | Q(store=store, receipt_number=receipt_number)
+        )
+    )
+    existing = _previous(earlier, key, fingerprint)
     if existing:
         return EarnResult(
             account=account,
@@ -705,7 +714,7 @@ def earn_for_purchase(
             code="currency_mismatch",
             extra={"field": "currency"},
         )
-    duplicate = Purchase.objects.filter(program=program, store=store, receipt_number=receipt_number).first()
+    duplicate = next((p for p in earlier if p.store_id == (store.pk if store else None)), None)
     if duplicate:
         raise ApplicationError(
             _("Receipt %(receipt)s was already posted by this store on %(when)s; it earns only once.")

@@ -11,7 +11,7 @@ import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -115,6 +115,20 @@ class PosAPIView(APIView):
         return serializer.validated_data
 
 
+def _claim(store, key: str, digest: str) -> int | None:
+    """Record the key (its answer still blank) and return the record's id; None when the key is already
+    recorded. On a concurrent twin, the unique index makes this wait until the first one commits. One
+    statement, no savepoint: every keyed POST pays it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {APIRequest._meta.db_table} (store_id, key, fingerprint, status_code, body, created_at)"
+            " VALUES (%s, %s, %s, 0, '', %s) ON CONFLICT (store_id, key) DO NOTHING RETURNING id",
+            [store.pk, key, digest, timezone.now()],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 class IdempotentPostMixin:
     """POST through the view's `perform_post(request, *args, **kwargs) -> Response`, recorded under the
     request's Idempotency-Key (required unless `idempotency_required = False`)."""
@@ -138,12 +152,8 @@ class IdempotentPostMixin:
             )
         digest = fingerprint(method=request.method, path=request.path, body=request.data)
         with transaction.atomic():
-            try:
-                with transaction.atomic():
-                    record = APIRequest.objects.create(
-                        store=self.store, key=key, fingerprint=digest, status_code=0, body={}
-                    )
-            except IntegrityError:  # a retry (or its twin, which waited for the first to commit)
+            record_id = _claim(self.store, key, digest)
+            if record_id is None:  # a retry (or its twin, which waited for the first to commit)
                 record = APIRequest.objects.get(store=self.store, key=key)
                 if record.fingerprint != digest:
                     return application_error_response(key_reused_error())
@@ -158,8 +168,8 @@ class IdempotentPostMixin:
                 transaction.set_rollback(True)  # a failure is not an answer: the retry runs again
                 return response
             # Stored as the client receives it (the API renders JSON only), so a replay is byte for byte the same.
-            record.status_code, record.body = response.status_code, JSONRenderer().render(response.data).decode()
-            record.save(update_fields=["status_code", "body"])
+            body = JSONRenderer().render(response.data).decode()
+            APIRequest.objects.filter(pk=record_id).update(status_code=response.status_code, body=body)
             return response
 
     def _respond(self, request, args, kwargs) -> Response:

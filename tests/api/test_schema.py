@@ -58,3 +58,14 @@ def test_every_operation_answers_what_its_schema_promises_and_never_a_500(case, 
         headers={"Authorization": f"Api-Key {store_key[1]}"},
         excluded_checks=[positive_data_acceptance, negative_data_rejection],
     )
+
+
+@pytest.mark.django_db
+def test_the_docs_page_loads_everything_from_this_server(client):
+    response = client.get("/api/docs/")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "swagger-ui" in page
+    assert "cdn" not in page.lower() and "https://" not in page
+    assert client.get("/api/schema/").status_code == 200
