@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 from loyalty import selectors, services
 from loyalty.core.api import ErrorSerializer, page_of, paginated, status_for
 from loyalty.core.exceptions import ApplicationError
-from loyalty.models import Account, ActivityType, Purchase
+from loyalty.models import Account, ActivityType
 from members.api_keys import IdempotentPostMixin, PosAPIView
 from members.filters import MemberLookupFilter
 from members.models import Member
@@ -416,11 +416,7 @@ class ReturnOutputSerializer(serializers.Serializer):
 class PurchaseReturnsView(IdempotentPostMixin, PosAPIView):
     def perform_post(self, request, purchase_id):
         data = self.validated(ReturnInputSerializer)
-        purchase = (
-            Purchase.objects.filter(pk=purchase_id, program__in=selectors.store_programs(store=self.store))
-            .select_related("program", "account")
-            .first()
-        )
+        purchase = selectors.store_purchase(store=self.store, pk=purchase_id)
         if purchase is None:
             raise ApplicationError(
                 _("No purchase %(id)s in this store's programs.") % {"id": purchase_id}, code="purchase_not_found"
@@ -506,11 +502,21 @@ class ActivitiesView(IdempotentPostMixin, PosAPIView):
 # --- the member's own app ---------------------------------------------------------------------------
 
 
-class MeView(APIView):
-    """The signed-in member's own accounts (a session of the member portal); nobody else's."""
+class MemberAPIView(APIView):
+    """An endpoint of the member's own app: the portal's session, and only the signed-in member's data."""
 
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsAuthenticated]
+
+    def signed_in_member(self) -> Member:
+        member = Member.objects.filter(user=self.request.user, status=Member.Status.ACTIVE).first()
+        if member is None:
+            raise ApplicationError(_("You are not an active member."), code="member_not_found")
+        return member
+
+
+class MeView(MemberAPIView):
+    """The signed-in member's own accounts."""
 
     @extend_schema(
         operation_id="me",
@@ -518,7 +524,5 @@ class MeView(APIView):
         responses={200: MemberDetailSerializer, **ME_ERRORS},
     )
     def get(self, request):
-        member = Member.objects.filter(user=request.user, status=Member.Status.ACTIVE).first()
-        if member is None:
-            raise ApplicationError(_("You are not an active member."), code="member_not_found")
+        member = self.signed_in_member()
         return Response(member_detail(member, selectors.member_accounts(member=member)))

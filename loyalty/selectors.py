@@ -143,16 +143,15 @@ def earn_rule_set(*, program: Program, activity_type: str) -> engine.RuleSet:
                 store_pks=ArrayAgg("stores__id", distinct=True, filter=Q(stores__isnull=False), default=Value([])),
             )
         )
-        return engine.RuleSet(
-            rules=rules,
-            tier_ids={rule.pk: frozenset(rule.tier_pks) for rule in rules},
-            store_ids={rule.pk: frozenset(rule.store_pks) for rule in rules},
-        )
-    rules = list(rules.prefetch_related("tiers", "stores"))
+    else:  # the SQLite fallback: the same ids from two prefetches
+        rules = list(rules.prefetch_related("tiers", "stores"))
+        for rule in rules:
+            rule.tier_pks = [tier.pk for tier in rule.tiers.all()]
+            rule.store_pks = [store.pk for store in rule.stores.all()]
     return engine.RuleSet(
         rules=rules,
-        tier_ids={rule.pk: frozenset(t.pk for t in rule.tiers.all()) for rule in rules},
-        store_ids={rule.pk: frozenset(s.pk for s in rule.stores.all()) for rule in rules},
+        tier_ids={rule.pk: frozenset(rule.tier_pks) for rule in rules},
+        store_ids={rule.pk: frozenset(rule.store_pks) for rule in rules},
     )
 
 
@@ -380,21 +379,33 @@ def desk_member_search(*, store: Store, query: str, limit: int = 10) -> list[Mem
 
 def desk_member(*, store: Store, member_no: str) -> Member | None:
     """The member with this card number (as printed, or typed with other spacing) if the store serves them."""
-    typed = {member_no.strip(), member_no.strip().upper(), numbers.normalise(member_no)}
-    return members_served_by(store=store).exclude(status=Member.Status.ANONYMISED).filter(member_no__in=typed).first()
+    return (
+        members_served_by(store=store)
+        .exclude(status=Member.Status.ANONYMISED)
+        .filter(member_no__in=numbers.typed_forms(member_no))
+        .first()
+    )
 
 
 def store_accounts_by_card(*, store: Store, member_no: str) -> list[Account]:
     """The accounts, in the programs this store runs, of the member with this card number (as printed or
     typed with other spacing), with their program and member: what a till's earn starts from, in one query."""
-    typed = {member_no.strip(), member_no.strip().upper(), numbers.normalise(member_no)}
     accounts = list(
-        Account.objects.filter(member__member_no__in=typed, program__stores=store)
+        Account.objects.filter(member__member_no__in=numbers.typed_forms(member_no), program__stores=store)
         .exclude(member__status=Member.Status.ANONYMISED)
         .select_related("program", "member")
         .order_by("member_id", "program__name")
     )
     return [account for account in accounts if account.member_id == accounts[0].member_id]
+
+
+def store_purchase(*, store: Store, pk: int) -> Purchase | None:
+    """A purchase in one of the programs this store runs (a till may return what another store sold)."""
+    return (
+        Purchase.objects.filter(pk=pk, program__in=store_programs(store=store))
+        .select_related("program", "account")
+        .first()
+    )
 
 
 def desk_accounts(*, store: Store, member: Member) -> list[Account]:

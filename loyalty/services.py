@@ -112,13 +112,14 @@ def _require_reason(reason: str | None) -> str:
     return reason[:300]
 
 
-def _previous(candidates, key: str, fingerprint: str):
-    """The operation already recorded under this idempotency key, if any, among `candidates` (a queryset,
-    or rows already read); the same key with different content is refused."""
-    if isinstance(candidates, list):
-        existing = next((row for row in candidates if row.idempotency_key == key), None)
-    else:
-        existing = candidates.filter(idempotency_key=key).first()
+def _previous(queryset, key: str, fingerprint: str):
+    """The operation already recorded under this idempotency key, if any; the same key with different
+    content is refused."""
+    return _same_content(queryset.filter(idempotency_key=key).first(), fingerprint)
+
+
+def _same_content(existing, fingerprint: str):
+    """`existing` (a row recorded under the request's key, or None), unless it recorded other content."""
     if existing is not None and existing.fingerprint != fingerprint:
         raise _key_reused()
     return existing
@@ -698,7 +699,7 @@ def earn_for_purchase(
             Q(idempotency_key=key) | Q(store=store, receipt_number=receipt_number)
         )
     )
-    existing = _previous(earlier, key, fingerprint)
+    existing = _same_content(next((p for p in earlier if p.idempotency_key == key), None), fingerprint)
     if existing:
         return EarnResult(
             account=account,

@@ -25,7 +25,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework_api_key.permissions import KeyParser
 
-from loyalty.core.api import Pagination, application_error_response, error_response
+from loyalty.core.api import application_error_response, error_response
 from loyalty.core.exceptions import ApplicationError
 from loyalty.core.idempotency import fingerprint, key_reused_error
 from members.models import APIRequest, StoreAPIKey
@@ -97,12 +97,13 @@ class StoreKeyThrottle(SimpleRateThrottle):
 
 
 class PosAPIView(APIView):
-    """A point-of-sale endpoint: a store key, its rate limit, paginated lists."""
+    """A point-of-sale endpoint: called with a store's API key, and rate-limited per key."""
+
+    # (A docstring here is the description of every endpoint without its own, in the public schema.)
 
     authentication_classes = [StoreAPIKeyAuthentication]
     permission_classes = [HasStoreKey]
     throttle_classes = [StoreKeyThrottle]
-    pagination_class = Pagination  # for the schema; lists answer through loyalty.core.api.paginated
 
     @property
     def store(self):

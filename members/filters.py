@@ -24,8 +24,7 @@ class MemberLookupFilter(django_filters.FilterSet):
         return any(self.form.cleaned_data.get(name) for name in ("card", "phone", "email"))
 
     def by_card(self, queryset, name, value):
-        typed = value.strip()
-        return queryset.filter(member_no__in={typed, typed.upper(), numbers.normalise(typed)})
+        return queryset.filter(member_no__in=numbers.typed_forms(value))
 
     def by_phone(self, queryset, name, value):
         try:

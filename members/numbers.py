@@ -27,6 +27,13 @@ def normalise(value: str) -> str:
     return re.sub(r"[\s\-.]", "", value or "").upper()
 
 
+def typed_forms(value: str) -> set[str]:
+    """The stored numbers a typed card number may stand for: as typed, in capitals, or without spaces and
+    dashes (legacy numbers are kept as printed, so all three are looked up)."""
+    typed = (value or "").strip()
+    return {typed, typed.upper(), normalise(typed)}
+
+
 def looks_issued(value: str) -> bool:
     """Shaped like a number the portal issues (whether or not its check digit is right)."""
     return len(value) == LENGTH and value.isdigit() and value.startswith(PREFIX)

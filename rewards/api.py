@@ -5,19 +5,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
-from rest_framework.authentication import SessionAuthentication
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from loyalty import selectors as engine_selectors
-from loyalty.api import IDEMPOTENCY_KEY, ME_ERRORS, errors, pos_key, store_account, store_member
-from loyalty.core.api import Pagination, page_of, paginated
+from loyalty.api import IDEMPOTENCY_KEY, ME_ERRORS, MemberAPIView, errors, pos_key, store_account, store_member
+from loyalty.core.api import page_of, paginated
 from loyalty.core.exceptions import ApplicationError
 from members.api_keys import IdempotentPostMixin, PosAPIView
-from members.models import Member
 from rewards import codes, selectors, services
-from rewards.models import Reward
 
 
 class OfferSerializer(serializers.Serializer):
@@ -111,11 +106,7 @@ class RedemptionOutputSerializer(serializers.Serializer):
 class RedemptionsView(IdempotentPostMixin, PosAPIView):
     def perform_post(self, request):
         data = self.validated(RedemptionInputSerializer)
-        reward = (
-            Reward.objects.filter(pk=data["reward"], program__in=engine_selectors.store_programs(store=self.store))
-            .select_related("program")
-            .first()
-        )
+        reward = selectors.store_reward(store=self.store, pk=data["reward"])
         if reward is None:
             raise ApplicationError(
                 _("No such reward in this store's programs."), code="reward_not_found", extra={"field": "reward"}
@@ -183,12 +174,8 @@ class VoucherRedeemView(IdempotentPostMixin, PosAPIView):
         return Response(_status(services.voucher_redeem(code=code, store=self.store, redeemed_by=None)))
 
 
-class MyVouchersView(APIView):
-    """The signed-in member's own vouchers (a session of the member portal)."""
-
-    authentication_classes = [SessionAuthentication]
-    permission_classes = [IsAuthenticated]
-    pagination_class = Pagination
+class MyVouchersView(MemberAPIView):
+    """The signed-in member's own vouchers."""
 
     @extend_schema(
         operation_id="me_vouchers",
@@ -196,7 +183,4 @@ class MyVouchersView(APIView):
         responses={200: page_of(VoucherSerializer), **ME_ERRORS},
     )
     def get(self, request):
-        member = Member.objects.filter(user=request.user, status=Member.Status.ACTIVE).first()
-        if member is None:
-            raise ApplicationError(_("You are not an active member."), code="member_not_found")
-        return paginated(self, selectors.member_vouchers(member=member), VoucherSerializer)
+        return paginated(self, selectors.member_vouchers(member=self.signed_in_member()), VoucherSerializer)

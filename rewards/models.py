@@ -196,7 +196,7 @@ class Voucher(models.Model):
 
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="vouchers")
-    # Stored without separators (rewards.codes); shown as XXXX-XXXX-XXXX.
+    # Stored without separators (rewards.codes); shown in groups of four (codes.display).
     code = models.CharField(_("code"), max_length=16, unique=True)
     description = models.CharField(_("what it is"), max_length=160)
     amount = models.DecimalField(_("value"), max_digits=10, decimal_places=2, null=True, blank=True)

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from loyalty import engine
 from loyalty.models import Account, EarnRule, Program
-from members.models import Member
+from loyalty.selectors import store_programs
+from members.models import Member, Store
 from rewards import eligibility
 from rewards.models import Redemption, Reward, Voucher
 
@@ -61,6 +62,11 @@ def offered_rewards(*, program: Program, on: datetime.date) -> QuerySet[Reward]:
         .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=on))
         .select_related("min_tier")
     )
+
+
+def store_reward(*, store: Store, pk: int) -> Reward | None:
+    """A reward of one of the programs this store runs (what a till may redeem), else None."""
+    return Reward.objects.filter(pk=pk, program__in=store_programs(store=store)).select_related("program").first()
 
 
 def catalogue_for_account(*, account: Account, as_of: datetime.datetime | None = None) -> list[Offer]:

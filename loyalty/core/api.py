@@ -5,6 +5,8 @@ ApplicationError, a serializer's validation errors, authentication, permission, 
 parse errors alike. Bad input never becomes a 500.
 """
 
+import math
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -95,7 +97,7 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, exceptions.Throttled):
         message = _("Too many requests for this API key: wait %(seconds)s seconds and try again.") % {
-            "seconds": (exc.wait and int(exc.wait + 0.999)) or 1
+            "seconds": max(math.ceil(exc.wait or 0), 1)
         }
         return error_response("rate_limited", message, headers=headers)
     if isinstance(exc, exceptions.ParseError):
