@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from loyalty import services
+from loyalty.core.admin import ReadOnlyAdmin
 from loyalty.core.exceptions import ApplicationError
 from loyalty.models import (
     Account,
@@ -65,19 +66,6 @@ class TierInline(admin.TabularInline):
 class TermsVersionInline(admin.StackedInline):
     model = TermsVersion
     extra = 0
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """The books: viewable, never edited by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Program)

@@ -334,6 +334,9 @@ class Account(models.Model):
     lifetime_redeemed = models.BigIntegerField(_("points redeemed"), default=0)
     lifetime_expired = models.BigIntegerField(_("points expired"), default=0)
     last_activity_at = models.DateTimeField(_("last activity"), null=True)
+    # The last warning of expiring points: lots that existed then and expired within its window were in it.
+    expiry_warned_at = models.DateTimeField(_("expiry last warned"), null=True)
+    expiry_warned_through = models.DateTimeField(null=True)
     enrolled_at = models.DateTimeField(_("enrolled at"))
     enrolled_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     enrolled_at_store = models.ForeignKey(Store, on_delete=models.SET_NULL, null=True, related_name="+")

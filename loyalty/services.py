@@ -14,9 +14,12 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, Min, Q
 from django.db.models.expressions import RawSQL
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -1416,6 +1419,69 @@ def release_pending_chunk(*, program: Program, low: int, high: int, as_of: datet
         rows, points = cursor.fetchone()
         cursor.execute(f"UPDATE {ENTRY} AS l SET is_available = %s WHERE {due}", [True, *due_params])
     return BatchResult(rows=int(rows), points=int(points))
+
+
+EXPIRY_WARNING_DAYS = 30
+
+
+def expiry_warnings_send(
+    *, program: Program, as_of: datetime.datetime | None = None, chunk_size: int = 20_000
+) -> BatchResult:
+    """Email each member whose points expire within EXPIRY_WARNING_DAYS, once per lot. Safe to re-run."""
+    return _each_chunk(expiry_warnings_send_chunk, program=program, as_of=as_of, chunk_size=chunk_size)
+
+
+def expiry_warnings_send_chunk(*, program: Program, low: int, high: int, as_of: datetime.datetime) -> BatchResult:
+    """`expiry_warnings_send` for the accounts with ids in [low, high): one email per member, naming the
+    points and the first date. A lot is left out when the member's last warning already covered it (it
+    existed then and expired within that warning's window). A service message: sent whatever the
+    marketing consent. The accounts are marked in the chunk's transaction, after the emails went out:
+    a worker killed in between sends that chunk's emails again, never loses one."""
+    through = as_of + datetime.timedelta(days=EXPIRY_WARNING_DAYS)
+    due = (
+        "l.program_id = %s AND l.account_id >= %s AND l.account_id < %s AND l.remaining > 0"
+        " AND l.expires_at > %s AND l.expires_at <= %s"
+        " AND (a.expiry_warned_at IS NULL OR l.created_at > a.expiry_warned_at OR l.expires_at > a.expiry_warned_through)"
+        " AND m.status = %s AND m.email <> ''"
+    )
+    due_params = [program.pk, low, high, as_of, through, Member.Status.ACTIVE]
+    joins = f"FROM {ENTRY} l JOIN {ACCOUNT} a ON a.id = l.account_id JOIN {MEMBER} m ON m.id = a.member_id"
+    with transaction.atomic(), connection.cursor() as cursor:
+        if not _lock_accounts(low, high, f"SELECT DISTINCT l.account_id {joins} WHERE {due}", due_params):
+            return BatchResult()
+        cursor.execute(
+            "SELECT a.id, m.email, m.first_name, m.company, m.language, SUM(l.remaining), MIN(l.expires_at)"
+            f" {joins} WHERE {due} GROUP BY a.id, m.id ORDER BY a.id",
+            due_params,
+        )
+        warnings = cursor.fetchall()
+        url = settings.SITE_URL + reverse("me:rewards")
+        messages = []
+        for _account_id, email, first_name, company, language, points, first_date in warnings:
+            with translation.override(language):
+                facts = {
+                    "name": first_name or company,
+                    "points": points,
+                    "points_name": program.points_name,
+                    "program": program.name,
+                    "date": date_format(timezone.localtime(_aware(first_date)).date(), "DATE_FORMAT"),
+                    "url": url,
+                }
+                subject = _("%(points)s %(points_name)s expire on %(date)s") % facts
+                body = render_to_string("email/points_expiring.txt", facts)
+            messages.append(EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [email]))
+        get_connection().send_messages(messages)
+        Account.objects.filter(pk__in=[row[0] for row in warnings]).update(
+            expiry_warned_at=as_of, expiry_warned_through=through
+        )
+    return BatchResult(rows=len(warnings), points=sum(row[5] for row in warnings))
+
+
+def _aware(value) -> datetime.datetime:
+    """A timestamp from raw SQL: aware on PostgreSQL, naive UTC on SQLite."""
+    if isinstance(value, str):
+        value = datetime.datetime.fromisoformat(value)
+    return value if timezone.is_aware(value) else timezone.make_aware(value, datetime.UTC)
 
 
 def _kept_window(program: Program, as_of: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:

@@ -25,6 +25,7 @@ _READ_EVERYTHING = frozenset(
     {f"loyalty.view_{model}" for model in (*_PROGRAM_CONFIG, *_BOOKS, "invitation")}
     | {"members.view_store", "members.view_member", "members.view_membertype", "members.view_consentrecord"}
     | {f"rewards.view_{model}" for model in ("reward", "redemption", "voucher")}
+    | {"core.view_jobrun", "django_celery_beat.view_periodictask", "django_celery_beat.view_crontabschedule"}
 )
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
@@ -53,6 +54,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         "members.view_storeapikey",
         "members.add_storeapikey",
         "members.change_storeapikey",
+        # Background jobs: start one by hand, retry a failed run; change when scheduled jobs run.
+        "core.add_jobrun",
+        "django_celery_beat.change_periodictask",
+        "django_celery_beat.add_crontabschedule",
+        "django_celery_beat.change_crontabschedule",
     },
     Role.STORE_CLERK: frozenset({"members.use_desk"}),
     Role.ANALYST: _READ_EVERYTHING | {"members.view_staff_pages", "members.view_analytics", "members.export_reports"},

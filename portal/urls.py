@@ -1,6 +1,6 @@
 from django.urls import include, path, re_path
 
-from portal import desk, me, views
+from portal import desk, jobs, me, views
 from portal.activation import ActivateView
 
 me_patterns = [
@@ -30,7 +30,12 @@ desk_patterns = [
     path("members/<str:member_no>/redeem/", desk.DeskRedeemView.as_view(), name="redeem"),
     path("vouchers/", desk.DeskVoucherView.as_view(), name="vouchers"),
 ]
-staff_patterns = [path("", views.StaffHomeView.as_view(), name="home")]
+staff_patterns = [
+    path("", views.StaffHomeView.as_view(), name="home"),
+    path("jobs/", jobs.JobsView.as_view(), name="jobs"),
+    path("jobs/<str:name>/run/", jobs.JobStartView.as_view(), name="job_start"),
+    path("jobs/runs/<int:pk>/retry/", jobs.JobRetryView.as_view(), name="job_retry"),
+]
 
 urlpatterns = [
     path("", views.home, name="home"),

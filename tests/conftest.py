@@ -263,6 +263,20 @@ def buy():
 
 
 @pytest.fixture
+def run_job(django_capture_on_commit_callbacks):
+    """run_job(name, **job_run_start kwargs) -> the finished JobRun with its progress, worked in-process
+    (tasks are eager here); tests/jobs/test_worker.py runs jobs through real workers."""
+    from loyalty.core import jobs
+
+    def _run(name, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            run, _created = jobs.job_run_start(job=name, **kwargs)
+        return jobs.runs_with_progress().get(pk=run.pk)
+
+    return _run
+
+
+@pytest.fixture
 def sign_in(page, live_server):
     """sign_in(user): put a real Django session for `user` into the browser (skips the sign-in form)."""
     from django.conf import settings as django_settings

@@ -10,6 +10,8 @@ from django.urls import reverse
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.core.models import JobRun
+
 
 class LoyaltyAdminSite(admin.AdminSite):
     """The admin, signed into only through allauth's pages (rate limits, second factor).
@@ -36,3 +38,26 @@ class LoyaltyAdminSite(admin.AdminSite):
 
     def password_change(self, request, extra_context=None):
         return HttpResponseRedirect(reverse("account_change_password"))
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by the code only (the books, job runs): viewable, never edited by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(JobRun)
+class JobRunAdmin(ReadOnlyAdmin):
+    """Runs are started and retried on the staff jobs page."""
+
+    list_display = ("job", "period", "status", "trigger", "chunks_total", "started_at", "finished_at")
+    list_filter = ("status", "job", "trigger")
+    search_fields = ("job", "period")
+    date_hierarchy = "started_at"

@@ -4,12 +4,20 @@ from django.utils.translation import gettext_lazy as _
 
 
 class CoreConfig(AppConfig):
-    """Shared helpers with no models: admin site, errors, template context."""
+    """Shared helpers: admin site, errors, template context, and the background job runner."""
 
     default = True
     name = "loyalty.core"
     label = "core"
     verbose_name = _("Core")
+
+    def ready(self):
+        from django.db.models.signals import post_migrate
+
+        from loyalty.core import jobs, schedule
+
+        jobs.discover()
+        post_migrate.connect(schedule.install_after_migrate, sender=self)
 
 
 class LoyaltyAdminConfig(admin_apps.AdminConfig):

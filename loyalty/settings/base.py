@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "import_export",
     "simple_history",
     "phonenumber_field",
+    "django_celery_beat",
     # Our apps, lowest layer first (see README, "Architecture").
     "loyalty.core",
     "members",
@@ -128,6 +129,17 @@ CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_TIMEZONE = env.str("TIME_ZONE", default="Europe/Brussels")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="loyalty")
+# The periodic schedule lives in the database (django-celery-beat): visible and editable in the admin.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# A task a dead worker had taken goes back to the queue after this long; runs resume sooner than
+# that (loyalty.core.jobs: every worker start and every 5 minutes), so keep it above JOB_TASK_SECONDS.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+
+# --- Background jobs (loyalty.core.jobs) --------------------------------------
+JOB_CHUNK_SIZE = env.int("JOB_CHUNK_SIZE", default=20_000)  # accounts per chunk (one transaction)
+JOB_PARALLELISM = env.int("JOB_PARALLELISM", default=2)  # work tasks queued per run (workers sharing it)
+JOB_TASK_SECONDS = env.int("JOB_TASK_SECONDS", default=600)  # a work task hands over to a new one after this
 
 # --- Authentication -------------------------------------------------------
 AUTH_USER_MODEL = "members.User"
@@ -164,6 +176,8 @@ MFA_TOTP_ISSUER = PRODUCT_NAME
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Loyalty Portal <noreply@loyalty.example>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where members reach the portal: links in emails sent by background jobs (no request to build them from).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 if env.str("EMAIL_URL", default=""):
     # e.g. smtp+tls://user:password@smtp.example.com:587 sets EMAIL_BACKEND, EMAIL_HOST, ... at once.
     vars().update(env.email_url("EMAIL_URL"))

@@ -55,7 +55,9 @@ else:
 # Tasks under test run in-process unless a test starts a real worker itself.
 CELERY_BROKER_URL = REDIS_URL if REDIS_AVAILABLE else "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL if REDIS_AVAILABLE else None
-CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_EAGER", default=True)  # the worker a test starts sets it false
+# This checkout's own queue: another checkout's worker on the same Redis never takes our tasks.
+CELERY_TASK_DEFAULT_QUEUE = f"loyalty-test-{CHECKOUT}"
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -416,13 +416,11 @@ def test_a_new_user_without_membership_is_sent_to_join(client, db):
     assert client.get(reverse("me:vouchers")).url == reverse("me:join")
 
 
-def test_the_voucher_expiry_task_runs_the_service(member_account):
-    from rewards.tasks import expire_vouchers
-
+def test_the_daily_voucher_expiry_job_marks_lapsed_vouchers(member_account, run_job):
     voucher = _voucher(member_account, voucher_valid_days=1)
     yesterday = timezone.localdate() - datetime.timedelta(days=1)
     Voucher.objects.filter(pk=voucher.pk).update(valid_from=yesterday, valid_until=yesterday)
 
-    assert expire_vouchers.delay().get() == 1
+    assert run_job("rewards.expire_vouchers").rows == 1
     voucher.refresh_from_db()
     assert voucher.status == "expired"

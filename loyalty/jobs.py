@@ -1,0 +1,75 @@
+"""The points engine's scheduled jobs (registered with loyalty.core.jobs; the SQL is in services).
+
+Each is planned as chunks of account ids per program, so several workers share one run.
+"""
+
+import datetime
+
+from django.utils.translation import gettext_lazy as _
+
+from loyalty import services
+from loyalty.core import jobs
+from loyalty.models import Program
+
+
+def _plan(as_of: datetime.datetime, chunk_size: int):
+    for program in Program.objects.exclude(status=Program.Status.DRAFT).order_by("pk"):
+        for low, high in services.account_chunks(program=program, chunk_size=chunk_size):
+            yield str(program.pk), low, high
+
+
+def _chunk_runner(chunk_service):
+    def run_chunk(scope: str, low: int, high: int, as_of: datetime.datetime) -> tuple[int, int]:
+        result = chunk_service(program=Program.objects.get(pk=scope), low=low, high=high, as_of=as_of)
+        return result.rows, result.points
+
+    return run_chunk
+
+
+jobs.register(
+    jobs.Job(
+        name="loyalty.release_pending",
+        title=_("Release pending points"),
+        description=_("Points whose return window has passed become available to spend."),
+        cadence="hourly",
+        crontab={"minute": "5", "hour": "*"},
+        plan=_plan,
+        run_chunk=_chunk_runner(services.release_pending_chunk),
+        counts_points=True,
+    )
+)
+jobs.register(
+    jobs.Job(
+        name="loyalty.expire_points",
+        title=_("Expire points"),
+        description=_("The unspent part of lapsed points lots becomes an expiry entry on the statement."),
+        cadence="daily",
+        crontab={"minute": "15", "hour": "2"},
+        plan=_plan,
+        run_chunk=_chunk_runner(services.expire_due_chunk),
+        counts_points=True,
+    )
+)
+jobs.register(
+    jobs.Job(
+        name="loyalty.warn_expiring_points",
+        title=_("Warn of expiring points"),
+        description=_("Members with points expiring in the next 30 days get one email, once for each lot."),
+        cadence="weekly",
+        crontab={"minute": "0", "hour": "8", "day_of_week": "1"},
+        plan=_plan,
+        run_chunk=_chunk_runner(services.expiry_warnings_send_chunk),
+        counts_points=True,
+    )
+)
+jobs.register(
+    jobs.Job(
+        name="loyalty.evaluate_tiers",
+        title=_("Review tiers"),
+        description=_("Members whose qualification window has closed keep, or go down from, their tier."),
+        cadence="daily",
+        crontab={"minute": "45", "hour": "2"},
+        plan=_plan,
+        run_chunk=_chunk_runner(services.evaluate_tiers_chunk),
+    )
+)
