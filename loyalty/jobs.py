@@ -18,58 +18,48 @@ def _plan(as_of: datetime.datetime, chunk_size: int):
             yield str(program.pk), low, high
 
 
-def _chunk_runner(chunk_service):
+def _engine_job(chunk_service, **fields) -> jobs.Job:
+    """A job of the engine: chunks of account ids per program, each done by `chunk_service`."""
+
     def run_chunk(scope: str, low: int, high: int, as_of: datetime.datetime) -> tuple[int, int]:
         result = chunk_service(program=Program.objects.get(pk=scope), low=low, high=high, as_of=as_of)
         return result.rows, result.points
 
-    return run_chunk
+    return jobs.register(jobs.Job(plan=_plan, run_chunk=run_chunk, **fields))
 
 
-jobs.register(
-    jobs.Job(
-        name="loyalty.release_pending",
-        title=_("Release pending points"),
-        description=_("Points whose return window has passed become available to spend."),
-        cadence="hourly",
-        crontab={"minute": "5", "hour": "*"},
-        plan=_plan,
-        run_chunk=_chunk_runner(services.release_pending_chunk),
-        counts_points=True,
-    )
+_engine_job(
+    services.release_pending_chunk,
+    name="loyalty.release_pending",
+    title=_("Release pending points"),
+    description=_("Points whose return window has passed become available to spend."),
+    cadence="hourly",
+    crontab={"minute": "5", "hour": "*"},
+    counts_points=True,
 )
-jobs.register(
-    jobs.Job(
-        name="loyalty.expire_points",
-        title=_("Expire points"),
-        description=_("The unspent part of lapsed points lots becomes an expiry entry on the statement."),
-        cadence="daily",
-        crontab={"minute": "15", "hour": "2"},
-        plan=_plan,
-        run_chunk=_chunk_runner(services.expire_due_chunk),
-        counts_points=True,
-    )
+_engine_job(
+    services.expire_due_chunk,
+    name="loyalty.expire_points",
+    title=_("Expire points"),
+    description=_("The unspent part of lapsed points lots becomes an expiry entry on the statement."),
+    cadence="daily",
+    crontab={"minute": "15", "hour": "2"},
+    counts_points=True,
 )
-jobs.register(
-    jobs.Job(
-        name="loyalty.warn_expiring_points",
-        title=_("Warn of expiring points"),
-        description=_("Members with points expiring in the next 30 days get one email, once for each lot."),
-        cadence="weekly",
-        crontab={"minute": "0", "hour": "8", "day_of_week": "1"},
-        plan=_plan,
-        run_chunk=_chunk_runner(services.expiry_warnings_send_chunk),
-        counts_points=True,
-    )
+_engine_job(
+    services.expiry_warnings_send_chunk,
+    name="loyalty.warn_expiring_points",
+    title=_("Warn of expiring points"),
+    description=_("Members with points expiring in the next 30 days get one email, once for each lot."),
+    cadence="weekly",
+    crontab={"minute": "0", "hour": "8", "day_of_week": "1"},
+    counts_points=True,
 )
-jobs.register(
-    jobs.Job(
-        name="loyalty.evaluate_tiers",
-        title=_("Review tiers"),
-        description=_("Members whose qualification window has closed keep, or go down from, their tier."),
-        cadence="daily",
-        crontab={"minute": "45", "hour": "2"},
-        plan=_plan,
-        run_chunk=_chunk_runner(services.evaluate_tiers_chunk),
-    )
+_engine_job(
+    services.evaluate_tiers_chunk,
+    name="loyalty.evaluate_tiers",
+    title=_("Review tiers"),
+    description=_("Members whose qualification window has closed keep, or go down from, their tier."),
+    cadence="daily",
+    crontab={"minute": "45", "hour": "2"},
 )

@@ -12,6 +12,6 @@ jobs.register(
         description=_("Recorded point-of-sale responses older than 48 hours are deleted (keys are honoured 24 hours)."),
         cadence="daily",
         crontab={"minute": "30", "hour": "4"},
-        run_chunk=lambda scope, low, high, as_of: (services.api_requests_purge(), 0),
+        run_chunk=jobs.whole(lambda as_of: services.api_requests_purge()),
     )
 )

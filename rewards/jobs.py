@@ -13,6 +13,6 @@ jobs.register(
         description=_("Active vouchers past their last day are marked expired."),
         cadence="daily",
         crontab={"minute": "10", "hour": "0"},
-        run_chunk=lambda scope, low, high, as_of: (services.vouchers_expire(as_of=timezone.localdate(as_of)), 0),
+        run_chunk=jobs.whole(lambda as_of: services.vouchers_expire(as_of=timezone.localdate(as_of))),
     )
 )

@@ -46,6 +46,11 @@ class Job:
     counts_points: bool = False  # whether `points` means something for this job
 
 
+def whole(count: Callable[[datetime.datetime], int]) -> Callable[[str, int, int, datetime.datetime], tuple[int, int]]:
+    """The `run_chunk` of a job done in one statement (plan WHOLE): `count(as_of)` returns the rows it changed."""
+    return lambda scope, low, high, as_of: (count(as_of), 0)
+
+
 _registry: dict[str, Job] = {}
 
 
@@ -215,6 +220,18 @@ def job_runs_purge(*, older_than: datetime.timedelta = datetime.timedelta(days=9
 # --- reads -------------------------------------------------------------------------------------------
 
 
+def recent_runs(*, limit: int = 50) -> list[JobRun]:
+    """The latest runs with their progress, each with its job's `title`, whether its points count
+    (`counts_points`) and `percent` done."""
+    runs = list(runs_with_progress().select_related("requested_by")[:limit])
+    for run in runs:
+        spec = _registry.get(run.job)
+        run.title = spec.title if spec else run.job
+        run.counts_points = spec.counts_points if spec else False
+        run.percent = round(100 * run.chunks_done / run.chunks_total) if run.chunks_total else 100
+    return runs
+
+
 def runs_with_progress(queryset=None):
     """Runs with their chunks done, rows and points so far, in one query."""
     queryset = JobRun.objects.all() if queryset is None else queryset
@@ -233,6 +250,6 @@ register(
         description=gettext_lazy("Runs finished more than 90 days ago are deleted from this page."),
         cadence="daily",
         crontab={"minute": "40", "hour": "4"},
-        run_chunk=lambda scope, low, high, as_of: (job_runs_purge(), 0),
+        run_chunk=whole(lambda as_of: job_runs_purge()),
     )
 )

@@ -5,16 +5,21 @@ default crontab (named after the job), plus the five-minute sweep that resumes i
 Entries that exist are left alone, so a schedule staff changed in the admin stays as they set it.
 """
 
+import calendar
 import datetime
 import json
 
+from cron_descriptor import ExpressionDescriptor, Options
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.dates import WEEKDAYS
+from django.utils.translation import gettext as _
 
 from loyalty.core import jobs
 
 RESUME_TASK = "core.resume_job_runs"
 RESUME_EVERY_MINUTES = 5
+CRON_LOCALES = {"en": "en_US", "fr": "fr_FR", "nl": "nl_NL"}
 
 
 def schedule_install() -> int:
@@ -61,8 +66,8 @@ def install_after_migrate(sender, **kwargs) -> None:
 
 
 def scheduled_jobs() -> list[dict]:
-    """Each registered job with its periodic task (None when it has been deleted in the admin) and the
-    time of its next run (None when it is disabled or unscheduled)."""
+    """Each registered job with its periodic task (None when it has been deleted in the admin), its
+    `schedule` in words and the time of its next run (None when it is disabled or unscheduled)."""
     from django_celery_beat.models import PeriodicTask
 
     tasks = {task.name: task for task in PeriodicTask.objects.select_related("crontab", "interval")}
@@ -74,6 +79,32 @@ def scheduled_jobs() -> list[dict]:
         if task is not None and task.enabled and (task.crontab or task.interval):
             estimate = now + task.schedule.remaining_estimate(task.last_run_at or now)
             next_run = (estimate + datetime.timedelta(seconds=30)).replace(second=0, microsecond=0)  # to the minute
-        rows.append({"job": job, "task": task, "next_run": next_run})
+        rows.append({"job": job, "task": task, "schedule": schedule_text(task), "next_run": next_run})
     # Soonest first; jobs that will not run (paused, unscheduled) last.
     return sorted(rows, key=lambda row: (row["next_run"] is None, row["next_run"] or now, row["job"].name))
+
+
+def schedule_text(task) -> str:
+    """A periodic task's schedule in words, in the reader's language."""
+    if task is None:
+        return _("not scheduled")
+    if task.interval is not None:
+        return _("every %(every)s %(period)s") % {
+            "every": task.interval.every,
+            "period": task.interval.get_period_display().lower(),
+        }
+    crontab = task.crontab
+    options = Options()
+    options.locale_code = CRON_LOCALES.get(translation.get_language() or "en", "en_US")
+    options.use_24hour_time_format = True
+    expression = " ".join(
+        [crontab.minute, crontab.hour, crontab.day_of_month, crontab.month_of_year, crontab.day_of_week]
+    )
+    try:
+        text = ExpressionDescriptor(expression, options).get_description()
+    except Exception:  # an expression cron-descriptor cannot read is still shown as written
+        return expression
+    # cron-descriptor translates its sentences but leaves day names in English.
+    for number, name in enumerate(calendar.day_name):
+        text = text.replace(name, str(WEEKDAYS[number]))
+    return text
