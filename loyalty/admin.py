@@ -22,6 +22,7 @@ from loyalty.models import (
     EarnRule,
     Invitation,
     LedgerEntry,
+    LegacyImport,
     Program,
     Purchase,
     TermsAcceptance,
@@ -218,3 +219,21 @@ class ActivityAdmin(ReadOnlyAdmin):
             except ApplicationError as error:
                 self.message_user(request, f"{activity}: {error.message}", messages.ERROR)
         self.message_user(request, _("%(count)s claims approved.") % {"count": approved}, messages.SUCCESS)
+
+
+@admin.register(LegacyImport)
+class LegacyImportAdmin(ReadOnlyAdmin):
+    """Uploads are made and run on the staff import page; here they are kept for the record."""
+
+    list_display = [
+        "original_name",
+        "program",
+        "status",
+        "rows",
+        "errors",
+        "members_created",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["status", "program"]
+    exclude = ["first_errors"]

@@ -337,6 +337,8 @@ class Account(models.Model):
     # The last warning of expiring points: lots that existed then and expired within its window were in it.
     expiry_warned_at = models.DateTimeField(_("expiry last warned"), null=True)
     expiry_warned_through = models.DateTimeField(null=True)
+    # When a member brought over by a legacy import was told their account moved (portal.imports).
+    moved_notice_sent_at = models.DateTimeField(_("told of the move"), null=True, blank=True)
     enrolled_at = models.DateTimeField(_("enrolled at"))
     enrolled_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     enrolled_at_store = models.ForeignKey(Store, on_delete=models.SET_NULL, null=True, related_name="+")
@@ -626,3 +628,73 @@ class TierChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_tier} -> {self.to_tier} ({self.reason})"
+
+
+def import_path(instance, filename: str) -> str:
+    return f"imports/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.csv"
+
+
+class LegacyImport(models.Model):
+    """A legacy member file uploaded by staff: its mapping, its check and its import (loyalty.legacy),
+    run as Celery tasks; the file and the error report stay in private storage."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("Uploaded: map the columns")
+        CHECKING = "checking", _("Checking")
+        CHECKED = "checked", _("Checked: ready to import")
+        INVALID = "invalid", _("Errors found: nothing imported")
+        IMPORTING = "importing", _("Importing")
+        IMPORTED = "imported", _("Imported")
+        FAILED = "failed", _("Stopped by an error")
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="legacy_imports")
+    file = models.FileField(_("file"), upload_to=import_path, storage=private_storage)
+    original_name = models.CharField(_("file name"), max_length=200)
+    size = models.BigIntegerField(_("size (bytes)"), default=0)
+    encoding = models.CharField(_("encoding"), max_length=20, blank=True)
+    delimiter = models.CharField(_("delimiter"), max_length=1, blank=True)
+    headers = models.JSONField(_("headers"), default=list)
+    mapping = models.JSONField(_("mapping"), default=dict, help_text=_("A header of the file -> a column."))
+    date_format = models.CharField(_("date format"), max_length=20, blank=True)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.UPLOADED)
+    phase = models.CharField(_("phase"), max_length=12, blank=True)
+    bytes_done = models.BigIntegerField(default=0)
+    rows = models.PositiveIntegerField(_("rows"), default=0)
+    errors = models.PositiveIntegerField(_("errors"), default=0)
+    first_errors = models.JSONField(default=list, blank=True)
+    error_report = models.FileField(upload_to=import_path, storage=private_storage, blank=True)
+    members_created = models.PositiveIntegerField(_("members created"), default=0)
+    members_updated = models.PositiveIntegerField(_("members updated"), default=0)
+    accounts_opened = models.PositiveIntegerField(_("accounts opened"), default=0)
+    tiers_raised = models.PositiveIntegerField(_("tiers raised"), default=0)
+    balances_posted = models.PositiveIntegerField(_("opening balances"), default=0)
+    points_posted = models.BigIntegerField(_("points"), default=0)
+    failure = models.TextField(_("error"), blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("member import")
+        verbose_name_plural = _("member imports")
+        ordering = ["-created_at", "-pk"]
+        permissions = [("import_members", _("Can import legacy members"))]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.get_status_display()})"
+
+    @property
+    def running(self) -> bool:
+        return self.status in {self.Status.CHECKING, self.Status.IMPORTING}
+
+    @property
+    def percent(self) -> int:
+        if self.status in {self.Status.CHECKED, self.Status.IMPORTED, self.Status.INVALID}:
+            return 100
+        if not self.size:
+            return 0
+        reading = min(self.bytes_done / self.size, 1.0)
+        # reading the file is most of a check; writing is the last fifth of an import
+        share = {"reading": 0.8, "checking": 0.85, "writing": 0.9}.get(self.phase, 0.0)
+        return int((reading * 0.8 if self.phase in {"", "reading"} else share) * 100)

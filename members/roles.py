@@ -56,6 +56,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         "members.change_storeapikey",
         # Background jobs: start one by hand, retry a failed run; change when scheduled jobs run.
         "core.add_jobrun",
+        # Legacy member files: upload, check, import, tell the members who came over.
+        "loyalty.import_members",
+        "loyalty.view_legacyimport",
         "django_celery_beat.change_periodictask",
         "django_celery_beat.add_crontabschedule",
         "django_celery_beat.change_crontabschedule",

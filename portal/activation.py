@@ -90,3 +90,59 @@ class ActivateView(View):
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 return redirect("me:dashboard")
         return render(request, "me/activate.html", {"member": member, "form": form}, status=400)
+
+
+TELL_BATCH = 500
+
+
+def members_to_tell(program):
+    """Accounts of imported members who can be told by email and have not been: consent given, an address,
+    no online sign-in yet."""
+    from loyalty.models import Account
+
+    return Account.objects.filter(
+        program=program,
+        moved_notice_sent_at__isnull=True,
+        member__enrolment_channel=Member.Channel.IMPORT,
+        member__status=Member.Status.ACTIVE,
+        member__marketing_consent=True,
+        member__user__isnull=True,
+    ).exclude(member__email="")
+
+
+def imported_members_tell(*, program_id: int) -> int:
+    """Tell each member a legacy import brought into the program, by name and in their language, that
+    their account moved, with their balance and tier and a link to activate online access. Members
+    with marketing consent and an email only; each is told once (Account.moved_notice_sent_at). Sent in
+    batches over one mail connection; a batch is marked in the transaction that sends it."""
+    from django.core.mail import EmailMessage, get_connection
+    from django.utils import timezone
+
+    from loyalty.models import Account, Program
+
+    program = Program.objects.get(pk=program_id)
+    told = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                members_to_tell(program)
+                .select_related("member", "tier")
+                .order_by("pk")
+                .select_for_update(skip_locked=True, of=("self",))[:TELL_BATCH]
+            )
+            if not batch:
+                return told
+            messages = []
+            for account in batch:
+                member = account.member
+                url = f"{settings.SITE_URL}{reverse('activate', args=[activation_token(member)])}"
+                with translation.override(member.language):
+                    subject = _("Your %(program)s account has moved to our new portal") % {"program": program.name}
+                    body = render_to_string(
+                        "email/account_moved.txt",
+                        {"member": member, "account": account, "program": program, "url": url, "days": ACTIVATION_DAYS},
+                    )
+                messages.append(EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [member.email]))
+            get_connection().send_messages(messages)
+            Account.objects.filter(pk__in=[account.pk for account in batch]).update(moved_notice_sent_at=timezone.now())
+            told += len(batch)

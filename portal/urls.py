@@ -1,6 +1,6 @@
 from django.urls import include, path, re_path
 
-from portal import desk, jobs, me, views
+from portal import desk, imports, jobs, me, views
 from portal.activation import ActivateView
 
 me_patterns = [
@@ -35,6 +35,11 @@ staff_patterns = [
     path("jobs/", jobs.JobsView.as_view(), name="jobs"),
     path("jobs/<str:name>/run/", jobs.JobStartView.as_view(), name="job_start"),
     path("jobs/runs/<int:pk>/retry/", jobs.JobRetryView.as_view(), name="job_retry"),
+    path("programs/<slug:slug>/imports/", imports.ImportListView.as_view(), name="imports"),
+    path("programs/<slug:slug>/imports/tell/", imports.TellImportedMembersView.as_view(), name="imports_tell"),
+    path("programs/<slug:slug>/imports/<int:pk>/", imports.ImportDetailView.as_view(), name="import"),
+    path("programs/<slug:slug>/imports/<int:pk>/run/", imports.ImportStartView.as_view(), name="import_start"),
+    path("programs/<slug:slug>/imports/<int:pk>/errors.csv", imports.ImportErrorsView.as_view(), name="import_errors"),
 ]
 
 urlpatterns = [

@@ -279,4 +279,3 @@ def _write(stage: Stage, *, program: Program, entry_tier_id: int, created_by) ->
         reasons=reasons,
         user_id=user_id,
     )
-

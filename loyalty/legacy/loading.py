@@ -257,9 +257,7 @@ class Stage:
         )
 
     def mark_member_changes(self) -> None:
-        changed = " OR ".join(
-            f"COALESCE({STAGE}.{column}, m.{column}) <> m.{column}" for column in MEMBER_COLUMNS
-        )
+        changed = " OR ".join(f"COALESCE({STAGE}.{column}, m.{column}) <> m.{column}" for column in MEMBER_COLUMNS)
         self.execute(
             f"""
             UPDATE {STAGE} SET member_changed = TRUE FROM {T_MEMBER} m
@@ -290,9 +288,7 @@ class Stage:
                 write((row, number))
         taken = [
             row
-            for (row,) in self.rows(
-                f"SELECT n.row_no FROM {NUMBERS} n JOIN {T_MEMBER} m ON m.member_no = n.member_no"
-            )
+            for (row,) in self.rows(f"SELECT n.row_no FROM {NUMBERS} n JOIN {T_MEMBER} m ON m.member_no = n.member_no")
         ]
         self.execute(
             f"""
