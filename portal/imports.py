@@ -80,7 +80,7 @@ class ImportDetailView(ImportStaffMixin, View):
             {
                 "index": index,
                 "header": header,
-                "samples": [cells[index] for cells in sample if index < len(cells)],
+                "samples": [cells[index] for cells in sample if index < len(cells) and cells[index].strip()],
                 "column": item.mapping.get(header, ""),
             }
             for index, header in enumerate(headers)
