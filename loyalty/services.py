@@ -350,7 +350,8 @@ def _set_tier(account: Account, tier: Tier, *, reason: str, at: datetime.datetim
         account.tier_window_start, account.tier_review_at = engine.tier_review_window(account.program, at)
 
 
-def _entry_tier(program: Program) -> Tier:
+def program_entry_tier(program: Program) -> Tier:
+    """The tier every account starts at (the lowest rank, at threshold 0); refuses a program without one."""
     tier = program.tiers.order_by("rank").first()
     if tier is None or tier.threshold != 0:
         raise ApplicationError(
@@ -456,7 +457,7 @@ def enrol(
         )
     if member.status != Member.Status.ACTIVE:
         raise ApplicationError(_("Only active members can be enrolled."), code="member_not_active")
-    entry_tier = _entry_tier(program)
+    entry_tier = program_entry_tier(program)
     account = Account.objects.create(
         member=member,
         program=program,

@@ -23,6 +23,7 @@ from loyalty.legacy.loading import Stage
 from loyalty.legacy.reading import FileFormat, LegacyFile
 from loyalty.legacy.rows import CANONICAL_COLUMNS, ColumnMapping, RowError, RowParser
 from loyalty.models import Program
+from loyalty.services import program_entry_tier
 from members import numbers
 from members.models import Member
 
@@ -88,17 +89,6 @@ class _ErrorLog:
 
     def close(self) -> None:
         self.file.close()
-
-
-def _entry_tier_id(program: Program) -> int:
-    tier = program.tiers.order_by("rank").first()
-    if tier is None or tier.threshold != 0:
-        raise ApplicationError(
-            _("The program “%(program)s” has no entry tier at threshold 0; add one before importing members.")
-            % {"program": program},
-            code="program_has_no_entry_tier",
-        )
-    return tier.pk
 
 
 def _issue_numbers(stage: Stage) -> None:
@@ -207,7 +197,7 @@ def legacy_import(
             _("The program “%(program)s” is closed: members cannot be imported into it.") % {"program": program},
             code="program_closed",
         )
-    entry_tier_id = _entry_tier_id(program)
+    entry_tier_id = program_entry_tier(program).pk
     legacy = LegacyFile(stream)
     headers, rows = legacy.records()
     found = mapping.resolve(headers)
@@ -237,7 +227,8 @@ def legacy_import(
                     progress("writing", legacy.size, legacy.size)
                 if not dry_run:
                     _write(stage, program=program, entry_tier_id=entry_tier_id, created_by=created_by)
-                report.__dict__.update(stage.counts())
+                for name, value in stage.counts().items():
+                    setattr(report, name, value)
             if log.count or dry_run:
                 transaction.set_rollback(True)
         report.errors = log.count

@@ -3,7 +3,7 @@ INSERTs on SQLite), every check that needs the whole file or the database is one
 are a handful of INSERT … SELECT / UPDATE … FROM statements. The same SQL runs on both databases."""
 
 import datetime
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from contextlib import contextmanager
 
 from django.db import connection
@@ -16,20 +16,10 @@ STAGE = "legacy_import_stage"
 NUMBERS = "legacy_import_numbers"
 SQLITE_BATCH = 2_000
 
-STAGE_TYPES = {
+# The staging table: the row's fields (text unless said otherwise), then the checks' working columns.
+FIELD_TYPES = {
     "row_no": "integer PRIMARY KEY",
     "member_no": "varchar(32)",
-    "first_name": "text",
-    "last_name": "text",
-    "company": "text",
-    "email": "text",
-    "phone": "text",
-    "street": "text",
-    "postal_code": "text",
-    "city": "text",
-    "region": "text",
-    "language": "text",
-    "member_type": "text",
     "store_id": "bigint",
     "enrolled_at": "timestamp with time zone",
     "balance": "bigint",
@@ -38,6 +28,7 @@ STAGE_TYPES = {
     "expires_at": "timestamp with time zone",
     "consent": "boolean",
 }
+STAGE_TYPES = {name: FIELD_TYPES.get(name, "text") for name in STAGE_FIELDS}
 # Filled in by the checks, read by the writes.
 WORK_COLUMNS = {
     "email_key": "text",
@@ -105,14 +96,6 @@ class Stage:
     def rows(self, sql: str, params: Iterable = ()) -> list[tuple]:
         self.cursor.execute(sql, [db_value(param) for param in params])
         return self.cursor.fetchall()
-
-    def iterate(self, sql: str, params: Iterable = (), size: int = 2_000) -> Iterator[tuple]:
-        self.cursor.execute(sql, [db_value(param) for param in params])
-        while batch := self.cursor.fetchmany(size):
-            yield from batch
-
-    def value(self, sql: str, params: Iterable = ()):
-        return self.rows(sql, params)[0][0]
 
     # -- the table -----------------------------------------------------------------------------------
 
@@ -288,15 +271,11 @@ class Stage:
                 write((row, number))
         taken = [
             row
-            for (row,) in self.rows(f"SELECT n.row_no FROM {NUMBERS} n JOIN {T_MEMBER} m ON m.member_no = n.member_no")
+            for (row,) in self.rows(
+                f"DELETE FROM {NUMBERS} WHERE member_no IN (SELECT member_no FROM {T_MEMBER}) RETURNING row_no"
+            )
         ]
-        self.execute(
-            f"""
-            UPDATE {STAGE} SET member_no = n.member_no FROM {NUMBERS} n
-            WHERE n.row_no = {STAGE}.row_no AND n.row_no NOT IN (
-              SELECT n2.row_no FROM {NUMBERS} n2 JOIN {T_MEMBER} m ON m.member_no = n2.member_no)
-            """
-        )
+        self.execute(f"UPDATE {STAGE} SET member_no = n.member_no FROM {NUMBERS} n WHERE n.row_no = {STAGE}.row_no")
         return taken
 
     def insert_members(self, *, now, user_id, default_language: str) -> int:
@@ -461,19 +440,14 @@ class Stage:
     # -- what happened (or would) ----------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        row = self.rows(
-            f"""
-            SELECT COUNT(*),
-              SUM(CASE WHEN new_member THEN 1 ELSE 0 END),
-              SUM(CASE WHEN member_changed OR consent_changed THEN 1 ELSE 0 END),
-              SUM(CASE WHEN new_account THEN 1 ELSE 0 END),
-              SUM(CASE WHEN tier_raised THEN 1 ELSE 0 END),
-              SUM(CASE WHEN post_balance THEN 1 ELSE 0 END),
-              SUM(CASE WHEN post_balance THEN balance ELSE 0 END)
-            FROM {STAGE}
-            """
-        )[0]
-        keys = ("rows", "members_created", "members_updated", "accounts_opened", "tiers_raised", "balances_posted")
-        counts = {key: int(value or 0) for key, value in zip(keys, row, strict=False)}
-        counts["points_posted"] = int(row[6] or 0)
-        return counts
+        """What the import did (or, in a dry run, would do): ImportReport's figures."""
+        figures = {
+            "members_created": "new_member",
+            "members_updated": "member_changed OR consent_changed",
+            "accounts_opened": "new_account",
+            "tiers_raised": "tier_raised",
+            "balances_posted": "post_balance",
+        }
+        sums = ", ".join(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)" for condition in figures.values())
+        row = self.rows(f"SELECT {sums}, SUM(CASE WHEN post_balance THEN balance ELSE 0 END) FROM {STAGE}")[0]
+        return {name: int(value or 0) for name, value in zip([*figures, "points_posted"], row, strict=True)}

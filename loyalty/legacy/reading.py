@@ -157,9 +157,9 @@ class LegacyFile:
         headers, rows = self.records()
         sample = []
         for _row_no, cells in rows:
-            sample.append(cells)
             if len(sample) == count:
                 break
-        rows.close()
+            sample.append(cells)
+        rows.close()  # the rest of the file is not read
         self.stream.seek(0)
         return headers, sample

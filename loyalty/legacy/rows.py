@@ -7,7 +7,6 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
@@ -15,6 +14,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty.core.exceptions import ApplicationError
+from loyalty.models import Tier
+from members.models import MemberType, Store
+from members.services import phone_normalise
 
 CANONICAL_COLUMNS = (
     "member_no",
@@ -113,21 +115,23 @@ class ColumnMapping:
             )
         return cls(columns={str(header): column for header, column in data.items()}, date_format=date_format)
 
-    def as_json(self) -> dict:
-        data = dict(self.columns)
-        if self.date_format:
-            data["date_format"] = self.date_format
-        return data
+    def columns_of(self, headers: list[str]) -> list[str]:
+        """The canonical column of each header ("" to ignore it): the mapping's, matched as written or
+        loosely (case, spaces, dashes), else the header itself when it is canonical."""
+        by_key = {_key(header): column for header, column in self.columns.items()}
+        found = []
+        for header in headers:
+            column = self.columns.get(header, by_key.get(_key(header)))
+            if column is None and _key(header) in CANONICAL_COLUMNS:
+                column = _key(header)
+            found.append(column or "")
+        return found
 
     def resolve(self, headers: list[str]) -> dict[str, int]:
         """Canonical column -> index in a row. Headers the mapping leaves out and that are not canonical
         are ignored; a header mapped to "" is ignored on purpose."""
-        by_key = {_key(header): column for header, column in self.columns.items()}
         found: dict[str, int] = {}
-        for index, header in enumerate(headers):
-            column = self.columns.get(header, by_key.get(_key(header)))
-            if column is None and _key(header) in CANONICAL_COLUMNS:
-                column = _key(header)
+        for index, (header, column) in enumerate(zip(headers, self.columns_of(headers), strict=True)):
             if not column:
                 continue
             if column in found:
@@ -147,17 +151,6 @@ class ColumnMapping:
                 code="invalid_mapping",
             )
         return found
-
-    def guess(self, headers: list[str]) -> dict[str, str]:
-        """Header -> canonical column for the upload page: the saved mapping first, then canonical names."""
-        guessed = {}
-        by_key = {_key(header): column for header, column in self.columns.items()}
-        for header in headers:
-            column = self.columns.get(header, by_key.get(_key(header)))
-            if column is None and _key(header) in CANONICAL_COLUMNS:
-                column = _key(header)
-            guessed[header] = column or ""
-        return guessed
 
 
 class CellError(Exception):
@@ -181,16 +174,12 @@ class RowParser:
     """Checks the cells of one program's import; everything it looks up is loaded once."""
 
     def __init__(self, *, program, headers: list[str], columns: dict[str, int], date_format: str = ""):
-        from loyalty.models import Tier
-        from members.models import MemberType, Store
-
         self.headers = headers
         self.columns = columns
         self.date_format = date_format
-        self.tiers = {tier.name.casefold(): tier.pk for tier in Tier.objects.filter(program=program)}
-        self.tier_names = ", ".join(
-            Tier.objects.filter(program=program).order_by("rank").values_list("name", flat=True)
-        )
+        tiers = list(Tier.objects.filter(program=program).order_by("rank"))
+        self.tiers = {tier.name.casefold(): tier.pk for tier in tiers}
+        self.tier_names = ", ".join(tier.name for tier in tiers)
         self.stores = {code.casefold(): pk for pk, code in Store.objects.values_list("pk", "code")}
         self.member_types = {code.casefold(): code for code in MemberType.objects.values_list("code", flat=True)}
         self.languages = {code for code, _name in settings.LANGUAGES}
@@ -198,7 +187,6 @@ class RowParser:
         self.email_validator = EmailValidator()
         self._dates: dict[str, datetime.date | None] = {}
         self._midnights: dict[datetime.date, datetime.datetime] = {}
-        self.region = settings.PHONENUMBER_DEFAULT_REGION
         self.identity_headers = [headers[columns[c]] for c in ("member_no", "email") if c in columns]
         self.plan = self._plan()
 
@@ -276,18 +264,12 @@ class RowParser:
             raise CellError(_("“%(value)s” is not an email address.") % {"value": raw}) from None
         return "email", email
 
-    def _phone(self, raw: str):
-        # What members.services.phone_normalise does, without its wrapper objects (a million rows).
+    @staticmethod
+    def _phone(raw: str):
         try:
-            number = phonenumbers.parse(raw, self.region)
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_valid_number(number):
-            raise CellError(
-                _("“%(value)s” is not a valid phone number. Type it with its country code, e.g. +32 470 12 34 56.")
-                % {"value": raw}
-            )
-        return "phone", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            return "phone", phone_normalise(raw)  # E.164, as the desk and the API store phones
+        except ApplicationError as error:
+            raise CellError(error.message) from None
 
     def _language(self, raw: str):
         code = raw.lower().replace("_", "-").split("-")[0]

@@ -17,6 +17,10 @@ from loyalty.models import LegacyImport, Program
 MAX_UPLOAD_BYTES = 1024 * 1024 * 1024  # a million members with history is well under 1 GB
 
 
+def _mapping(item: LegacyImport) -> ColumnMapping:
+    return ColumnMapping.from_json({**item.mapping, "date_format": item.date_format})
+
+
 def legacy_import_upload(*, program: Program, upload, created_by) -> LegacyImport:
     """Keep the file; find its encoding, delimiter and headers; start from the program's last mapping."""
     if upload.size > MAX_UPLOAD_BYTES:
@@ -26,8 +30,8 @@ def legacy_import_upload(*, program: Program, upload, created_by) -> LegacyImpor
     if not any(headers):
         raise ApplicationError(_("The file has no header row."), code="empty_file")
     previous = program.legacy_imports.exclude(mapping={}).first()
-    saved = ColumnMapping.from_json({**previous.mapping, "date_format": previous.date_format}) if previous else None
-    mapping = (saved or ColumnMapping()).guess(headers)
+    saved = _mapping(previous) if previous else ColumnMapping()
+    columns = saved.columns_of(headers)
     item = LegacyImport(
         program=program,
         original_name=upload.name[:200],
@@ -35,8 +39,8 @@ def legacy_import_upload(*, program: Program, upload, created_by) -> LegacyImpor
         encoding=legacy.format.encoding,
         delimiter=legacy.format.delimiter,
         headers=headers,
-        mapping={header: column for header, column in mapping.items() if column},
-        date_format=saved.date_format if saved else "",
+        mapping={header: column for header, column in zip(headers, columns, strict=True) if column},
+        date_format=saved.date_format,
         created_by=created_by,
     )
     upload.file.seek(0)
@@ -98,21 +102,18 @@ def legacy_import_run(*, import_id: int) -> LegacyImport:
             report = legacy_import(
                 program=item.program,
                 stream=stream,
-                mapping=ColumnMapping.from_json({**item.mapping, "date_format": item.date_format}),
+                mapping=_mapping(item),
                 dry_run=dry_run,
                 created_by=item.created_by,
                 errors_to=report_file,
                 progress=progress,
             )
-    except ApplicationError as error:
-        item.status, item.failure = LegacyImport.Status.FAILED, error.message
-        item.finished_at = timezone.now()
-        item.save()
-        return item
     except Exception as error:
-        item.status, item.failure = LegacyImport.Status.FAILED, f"{type(error).__name__}: {error}"
-        item.finished_at = timezone.now()
+        item.status, item.finished_at = LegacyImport.Status.FAILED, timezone.now()
+        item.failure = error.message if isinstance(error, ApplicationError) else f"{type(error).__name__}: {error}"
         item.save()
+        if isinstance(error, ApplicationError):
+            return item  # the file's own fault, told on the page
         raise
     for name in ("rows", "members_created", "members_updated", "accounts_opened", "tiers_raised"):
         setattr(item, name, getattr(report, name))

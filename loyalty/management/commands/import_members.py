@@ -1,5 +1,6 @@
 import json
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -40,12 +41,12 @@ class Command(BaseCommand):
             raise CommandError(error.message) from None
         started = time.perf_counter()
         try:
-            with open(file, "rb") as stream:
-                if errors:
-                    with open(errors, "w", encoding="utf-8", newline="") as errors_out:
-                        report = self._run(found, stream, column_mapping, dry_run, errors_out)
-                else:
-                    report = self._run(found, stream, column_mapping, dry_run, None)
+            with ExitStack() as files:
+                stream = files.enter_context(open(file, "rb"))
+                errors_out = files.enter_context(open(errors, "w", encoding="utf-8", newline="")) if errors else None
+                report = legacy_import(
+                    program=found, stream=stream, mapping=column_mapping, dry_run=dry_run, errors_to=errors_out
+                )
         except OSError as error:
             raise CommandError(f"Cannot read {file}: {error.strerror}.") from None
         except ApplicationError as error:
@@ -74,7 +75,3 @@ class Command(BaseCommand):
                 f"{report.balances_posted} opening balances {verb} posted ({report.points_posted} points)."
             )
         )
-
-    @staticmethod
-    def _run(program, stream, mapping, dry_run, errors_out):
-        return legacy_import(program=program, stream=stream, mapping=mapping, dry_run=dry_run, errors_to=errors_out)
