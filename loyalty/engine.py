@@ -5,6 +5,7 @@
 """
 
 import datetime
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
@@ -44,6 +45,10 @@ class EarnContext:
     lines: tuple[PurchaseLine, ...] = ()
     quantity: Decimal = Decimal("1")
     code: str = ""
+    account_id: int | None = None  # None in a preview without a member: holdouts and audiences then let it through
+    enrolled_at: datetime.datetime | None = None
+    first_purchase: bool | None = None  # None: not looked up (no rule needs it)
+    audience_rule_ids: frozenset[int] | None = None  # the audience-only rules listing this account
 
 
 @dataclass(frozen=True)
@@ -76,9 +81,38 @@ def _fmt(value: Decimal | int) -> str:
     )
 
 
+def holdout_threshold(percent: Decimal) -> str:
+    """Four hex digits: an account is held out when the start of its holdout hash sorts below them."""
+    return f"{min(int(Decimal(percent) * 65536 / 100), 0xFFFF):04x}"
+
+
+def holdout_hash(seed: str, account_id: int) -> str:
+    """md5 of "seed:id", the same hex string PostgreSQL's and Django-on-SQLite's MD5() give, so a
+    holdout assigned set-based in SQL and one checked here at earn time always agree."""
+    return hashlib.md5(f"{seed}:{account_id}".encode(), usedforsecurity=False).hexdigest()
+
+
+def held_out(seed: str, percent: Decimal, account_id: int) -> bool:
+    """Stable and random-like: the same account is always in or out for the same seed."""
+    return bool(percent) and holdout_hash(seed, account_id)[:4] < holdout_threshold(percent)
+
+
 def rule_matches(rule: EarnRule, ctx: EarnContext, rule_set: RuleSet) -> bool:
     """The rule's conditions hold for this activity (its benefit may still be zero)."""
     if rule.activity_type != ctx.activity_type or not rule.is_active:
+        return False
+    if ctx.account_id is not None:
+        if rule.audience_only and ctx.audience_rule_ids is not None and rule.pk not in ctx.audience_rule_ids:
+            return False
+        if rule.holdout_percent and held_out(rule.holdout_seed, rule.holdout_percent, ctx.account_id):
+            return False
+        if rule.first_purchase_only and ctx.first_purchase is False:
+            return False
+    if (
+        rule.enrolled_within_days is not None
+        and ctx.enrolled_at is not None
+        and ctx.occurred_at > ctx.enrolled_at + datetime.timedelta(days=rule.enrolled_within_days)
+    ):
         return False
     if rule.activity_type == ActivityType.CUSTOM_CODE and rule.custom_code != ctx.code:
         return False
@@ -174,16 +208,31 @@ def compute_awards(ctx: EarnContext, rule_set: RuleSet, earned_in_cap: Mapping[i
     """The awards of every rule that applies. `earned_in_cap` maps a capped rule to what it already
     awarded this member in the current cap period."""
     matching = [rule for rule in rule_set.rules if rule_matches(rule, ctx, rule_set)]
+    # Bonus multiples apply on top of whatever the other rules award, so they come last.
+    bonuses = [rule for rule in matching if rule.calculation == EarnRule.Calculation.BONUS_MULTIPLE]
+    matching = [rule for rule in matching if rule.calculation != EarnRule.Calculation.BONUS_MULTIPLE]
     exclusive = [rule for rule in matching if not rule.stackable]
     if exclusive:
         # An exclusive rule applies alone; the highest priority wins, then the lowest id (oldest rule).
         matching = [min(exclusive, key=lambda rule: (-rule.priority, rule.pk))]
     awards = []
-    for rule in matching:
+    for rule in matching + bonuses:
         multiplier = Decimal("1")
-        if rule.apply_tier_multiplier and ctx.tier is not None:
-            multiplier = ctx.tier.earn_multiplier
-        points, what = _raw_points(rule, ctx, multiplier)
+        if rule.calculation == EarnRule.Calculation.BONUS_MULTIPLE:
+            base = sum(award.points for award in awards)
+            raw = int((base * rule.rate).to_integral_value(rounding=ROUNDING[rule.rounding]))
+            points, what = (
+                max(raw, 0),
+                _("%(rate)s x the %(base)s pts above")
+                % {
+                    "rate": _fmt(rule.rate),
+                    "base": _fmt(base),
+                },
+            )
+        else:
+            if rule.apply_tier_multiplier and ctx.tier is not None:
+                multiplier = ctx.tier.earn_multiplier
+            points, what = _raw_points(rule, ctx, multiplier)
         parts = [what]
         if multiplier != 1:
             parts.append(_("x%(multiplier)s %(tier)s") % {"multiplier": _fmt(multiplier), "tier": ctx.tier.name})

@@ -219,6 +219,34 @@ class ActivityType(models.TextChoices):
 EVIDENCE_ACTIVITY_TYPES = frozenset({ActivityType.TRAINING_HOURS, ActivityType.CERTIFICATION, ActivityType.REVIEW})
 
 
+class EarnBudget(models.Model):
+    """A ceiling on the points some rules may award in total (a campaign's budget). `awarded` moves only
+    under a row lock in loyalty.services, so concurrent earns never take it past `points`."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=120)
+    points = models.BigIntegerField(_("budget (points)"))
+    awarded = models.BigIntegerField(_("points awarded"), default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("earning budget")
+        verbose_name_plural = _("earning budgets")
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gte=0), name="earnbudget_points_not_negative"),
+            models.CheckConstraint(
+                condition=Q(awarded__gte=0) & Q(awarded__lte=F("points")), name="earnbudget_within_budget"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def left(self) -> int:
+        return max(self.points - self.awarded, 0)
+
+
 class EarnRule(models.Model):
     """Condition + benefit, in the shape of django-oscar's offers: who and what qualifies, and what it earns."""
 
@@ -226,6 +254,8 @@ class EarnRule(models.Model):
         PER_CURRENCY_UNIT = "per_currency_unit", _("Points per currency unit spent")
         PER_QUANTITY = "per_quantity", _("Points per unit of quantity (e.g. per training hour)")
         FIXED = "fixed", _("Fixed points")
+        # Campaigns' "x2 points": extra points as a multiple of what the other rules award.
+        BONUS_MULTIPLE = "bonus_multiple", _("Extra points: a multiple of what the other rules award")
 
     class Rounding(models.TextChoices):
         DOWN = "down", _("Round down")
@@ -289,6 +319,31 @@ class EarnRule(models.Model):
     min_amount = models.DecimalField(_("minimum amount"), max_digits=12, decimal_places=2, null=True, blank=True)
     valid_from = models.DateField(_("valid from"), null=True, blank=True)
     valid_until = models.DateField(_("valid until (inclusive)"), null=True, blank=True)
+    first_purchase_only = models.BooleanField(
+        _("first purchase only"), default=False, help_text=_("Only a member's first purchase earns this.")
+    )
+    enrolled_within_days = models.PositiveSmallIntegerField(
+        _("within days of enrolment"),
+        null=True,
+        blank=True,
+        help_text=_("Only activities within this many days of the member's enrolment earn this."),
+    )
+    # Audiences and holdouts are how a campaign (a higher layer) targets a rule without the engine
+    # knowing campaigns: the campaign lists the accounts, the engine only reads the list.
+    audience_only = models.BooleanField(
+        _("listed members only"), default=False, help_text=_("Only the accounts in the rule's audience earn this.")
+    )
+    holdout_seed = models.CharField(_("holdout seed"), max_length=32, blank=True)
+    holdout_percent = models.DecimalField(
+        _("holdout (%)"),
+        max_digits=4,
+        decimal_places=1,
+        default=Decimal("0"),
+        help_text=_("Members held out as a control group never earn this rule."),
+    )
+    budget = models.ForeignKey(
+        EarnBudget, on_delete=models.PROTECT, null=True, blank=True, related_name="rules", verbose_name=_("budget")
+    )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -312,10 +367,29 @@ class EarnRule(models.Model):
                 | Q(valid_until__gte=F("valid_from")),
                 name="earnrule_validity_ordered",
             ),
+            models.CheckConstraint(
+                condition=Q(holdout_percent__gte=0) & Q(holdout_percent__lte=90), name="earnrule_holdout_range"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class EarnRuleAudience(models.Model):
+    """The accounts an `audience_only` rule is for (written set-based by whoever targets the rule)."""
+
+    pk = models.CompositePrimaryKey("rule", "account")
+    rule = models.ForeignKey(EarnRule, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey("Account", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        verbose_name = _("rule audience")
+        verbose_name_plural = _("rule audiences")
+        indexes = [models.Index(fields=["account"], name="earnruleaudience_account_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id}:{self.account_id}"
 
 
 class Account(models.Model):

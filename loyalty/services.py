@@ -6,6 +6,7 @@ chunk in id order. A retry with the same idempotency key returns the first resul
 with different content is refused.
 """
 
+import dataclasses
 import datetime
 import itertools
 import secrets
@@ -34,6 +35,8 @@ from loyalty.models import (
     Account,
     Activity,
     ActivityType,
+    EarnBudget,
+    EarnRuleAudience,
     Invitation,
     LedgerAllocation,
     LedgerEntry,
@@ -223,6 +226,8 @@ def _context(account: Account, *, activity_type: str, occurred_at, store: Store 
         region=member.region,
         member_type=member.member_type,
         store_id=store.pk if store else None,
+        account_id=account.pk,
+        enrolled_at=account.enrolled_at,
         **facts,
     )
 
@@ -390,10 +395,49 @@ def _save_account(account: Account) -> None:
     )
 
 
+def _within_budget(awards: list[engine.Award]) -> list[engine.Award]:
+    """Trim awards to what their rules' budgets have left, drawing on the budgets as it goes.
+
+    Budget rows are locked (after the account, in id order) until the earn commits, so concurrent
+    earns queue on a campaign's budget and never take it past its ceiling."""
+    budget_ids = sorted({award.rule.budget_id for award in awards if award.rule.budget_id})
+    if not budget_ids:
+        return awards
+    budgets = {
+        budget.pk: budget for budget in EarnBudget.objects.select_for_update().filter(pk__in=budget_ids).order_by("pk")
+    }
+    kept = []
+    for award in awards:
+        budget = budgets.get(award.rule.budget_id)
+        if budget is None:
+            kept.append(award)
+            continue
+        points = min(award.points, budget.left)
+        if points <= 0:
+            continue
+        if points < award.points:
+            award = dataclasses.replace(
+                award,
+                points=points,
+                qualifying_points=min(award.qualifying_points, points),
+                explanation=(
+                    _("%(points)s pts: what was left of the budget (%(rule)s)")
+                    % {"points": points, "rule": award.rule.name}
+                )[:300],
+                capped=True,
+            )
+        budget.awarded += points
+        kept.append(award)
+    for budget in budgets.values():
+        EarnBudget.objects.filter(pk=budget.pk).update(awarded=budget.awarded)
+    return kept
+
+
 def _post_awards(
     account: Account, awards: list[engine.Award], *, key: str, occurred_at, activity_type, store, created_by, **links
 ):
     with translation.override(account.member.language or settings.LANGUAGE_CODE):
+        awards = _within_budget(awards)
         return [
             _post_lot(
                 account,
@@ -413,8 +457,17 @@ def _post_awards(
         ]
 
 
-def _awards(account: Account, ctx: engine.EarnContext) -> list[engine.Award]:
+def _awards(account: Account, ctx: engine.EarnContext, *, purchase: Purchase | None = None) -> list[engine.Award]:
     rule_set = earn_rule_set(program=account.program, activity_type=ctx.activity_type)
+    # Facts only some rules look at are read only when such a rule is active.
+    if any(rule.audience_only for rule in rule_set.rules):
+        listed = EarnRuleAudience.objects.filter(
+            account=account, rule__in=[rule for rule in rule_set.rules if rule.audience_only]
+        ).values_list("rule_id", flat=True)
+        ctx = dataclasses.replace(ctx, audience_rule_ids=frozenset(listed))
+    if any(rule.first_purchase_only for rule in rule_set.rules):
+        earlier = account.purchases.exclude(pk=purchase.pk) if purchase else account.purchases.all()
+        ctx = dataclasses.replace(ctx, first_purchase=not earlier.exists())
     with translation.override(account.member.language or settings.LANGUAGE_CODE):
         return engine.compute_awards(
             ctx, rule_set, earned_in_cap_periods(account=account, rule_set=rule_set, occurred_at=ctx.occurred_at)
@@ -751,7 +804,7 @@ def earn_for_purchase(
     )
     entries = _post_awards(
         account,
-        _awards(account, ctx),
+        _awards(account, ctx, purchase=purchase),
         key=key,
         occurred_at=occurred_at,
         activity_type=ActivityType.PURCHASE,

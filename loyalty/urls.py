@@ -18,6 +18,7 @@ urlpatterns = [
     path("staff/programs/", include("loyalty.program_urls")),
     path("staff/api-keys/", include("members.urls")),
     path("staff/programs/<slug:slug>/rewards/", include("rewards.urls")),
+    path("staff/programs/<slug:slug>/", include("campaigns.urls")),
     path("", include("portal.urls")),
     *static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT),  # serves uploads only when DEBUG is on
 ]

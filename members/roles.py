@@ -25,6 +25,7 @@ _READ_EVERYTHING = frozenset(
     {f"loyalty.view_{model}" for model in (*_PROGRAM_CONFIG, *_BOOKS, "invitation")}
     | {"members.view_store", "members.view_member", "members.view_membertype", "members.view_consentrecord"}
     | {f"rewards.view_{model}" for model in ("reward", "redemption", "voucher")}
+    | {f"campaigns.view_{model}" for model in ("segment", "campaign", "message", "messagesend")}
     | {"core.view_jobrun", "django_celery_beat.view_periodictask", "django_celery_beat.view_crontabschedule"}
 )
 
@@ -58,6 +59,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         "core.add_jobrun",
         # Legacy member files: upload, check, import, tell the members who came over.
         "loyalty.import_members",
+        # Campaigns: segments, campaigns and their messages; launching spends budget and emails members.
+        *(
+            f"campaigns.{action}_{model}"
+            for model in ("segment", "campaign", "message")
+            for action in ("add", "change")
+        ),
+        "campaigns.delete_segment",
+        "campaigns.launch_campaign",
         "loyalty.view_legacyimport",
         "django_celery_beat.change_periodictask",
         "django_celery_beat.add_crontabschedule",

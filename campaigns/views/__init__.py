@@ -1,0 +1,1 @@
+"""Campaign staff pages, one module per area: segments, campaigns, messages."""
