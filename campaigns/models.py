@@ -66,7 +66,9 @@ class Segment(models.Model):
     decile_worst = models.PositiveSmallIntegerField(
         _("value decile to"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(10)]
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -181,7 +183,9 @@ class Campaign(models.Model):
     )
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
     vouchers_issued_at = models.DateTimeField(_("period-end vouchers issued at"), null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -215,7 +219,7 @@ class CampaignMember(models.Model):
     as new members enrol), never changed afterwards."""
 
     pk = models.CompositePrimaryKey("campaign", "account")
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="members")
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
     held_out = models.BooleanField(_("control group"))
     added_at = models.DateTimeField(_("added at"))
@@ -250,7 +254,9 @@ class Message(models.Model):
     previewed_at = models.DateTimeField(_("last previewed at"), null=True, blank=True)
     send_started_at = models.DateTimeField(_("sending started at"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

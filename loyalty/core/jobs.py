@@ -39,7 +39,7 @@ class Job:
     name: str  # stable, stored on runs and in the schedule: "<app>.<what it does>"
     title: str  # lazy translated
     description: str  # lazy translated
-    cadence: str  # "hourly", "daily" or "weekly": the period a scheduled run covers
+    cadence: str  # "5 minutes", "hourly", "daily" or "weekly": the period a scheduled run covers
     crontab: dict[str, str]  # the default schedule (minute, hour, day_of_week), editable in the admin
     run_chunk: Callable[[str, int, int, datetime.datetime], tuple[int, int]]  # -> (rows, points)
     plan: Callable[[datetime.datetime, int], Iterable[Chunk]] = field(default=lambda as_of, chunk_size: WHOLE)
@@ -81,6 +81,8 @@ def get(name: str) -> Job:
 def period_of(job: Job, at: datetime.datetime) -> str:
     """The period a scheduled run at `at` covers, in the program's time zone."""
     local = timezone.localtime(at)
+    if job.cadence == "5 minutes":
+        return local.replace(minute=local.minute - local.minute % 5).strftime("%Y-%m-%dT%H:%M")
     if job.cadence == "hourly":
         return local.strftime("%Y-%m-%dT%H")
     if job.cadence == "weekly":

@@ -17,6 +17,8 @@ class Migration(migrations.Migration):
             name='EarnRuleAudience',
             fields=[
                 ('pk', models.CompositePrimaryKey('rule', 'account', blank=True, editable=False, primary_key=True, serialize=False)),
+                ('rule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='loyalty.earnrule')),
+                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='loyalty.account')),
             ],
             options={
                 'verbose_name': 'rule audience',
@@ -111,16 +113,6 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='earnrule',
             constraint=models.CheckConstraint(condition=models.Q(('holdout_percent__gte', 0), ('holdout_percent__lte', 90)), name='earnrule_holdout_range'),
-        ),
-        migrations.AddField(
-            model_name='earnruleaudience',
-            name='account',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='loyalty.account'),
-        ),
-        migrations.AddField(
-            model_name='earnruleaudience',
-            name='rule',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='loyalty.earnrule'),
         ),
         migrations.AddConstraint(
             model_name='earnbudget',
