@@ -314,7 +314,11 @@ class MessageSend(models.Model):
         verbose_name = _("message sent")
         verbose_name_plural = _("messages sent")
         constraints = [models.UniqueConstraint(fields=["message", "member"], name="messagesend_once_per_member")]
-        indexes = [models.Index(fields=["member"], name="messagesend_member_idx")]
+        indexes = [
+            models.Index(fields=["member"], name="messagesend_member_idx"),
+            # Send batches claim the next queued rows of a message; sent rows must not slow them down.
+            models.Index(fields=["message", "member"], condition=Q(status="queued"), name="messagesend_queued_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.message} → {self.member}"

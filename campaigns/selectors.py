@@ -33,6 +33,14 @@ def campaign_list(*, program):
     )
 
 
+def campaign_groups(*, campaign: Campaign) -> dict[str, int]:
+    """How many members the campaign treats and holds out (recorded at launch)."""
+    counts = campaign.members.aggregate(
+        treated=Count("pk", filter=Q(held_out=False)), held=Count("pk", filter=Q(held_out=True))
+    )
+    return {"treated": counts["treated"], "held": counts["held"], "total": counts["treated"] + counts["held"]}
+
+
 @dataclass(frozen=True)
 class GroupFigures:
     members: int

@@ -40,9 +40,11 @@ def _validation_error(error: ValidationError) -> ApplicationError:
     return ApplicationError(first, code="invalid", extra={"fields": fields})
 
 
-def _mechanic_errors(campaign: Campaign) -> dict[str, str]:
-    """What the chosen mechanic still needs, by field."""
+def campaign_errors(campaign: Campaign) -> dict[str, str]:
+    """What the campaign still needs beyond its fields' own checks (mostly its mechanic's settings), by field."""
     mechanic, errors = campaign.mechanic, {}
+    if campaign.segment_id and campaign.program_id and campaign.segment.program_id != campaign.program_id:
+        errors["segment"] = _("This segment belongs to another program.")
     M = Campaign.Mechanic
     if mechanic in (M.BONUS_POINTS, M.WELCOME) and not (campaign.bonus_multiple or campaign.bonus_points):
         errors["bonus_points"] = _("Give a fixed bonus or a multiple of the points earned.")
@@ -100,7 +102,7 @@ def campaign_save(*, program: Program, campaign: Campaign | None = None, created
         campaign.full_clean()
     except ValidationError as error:
         raise _validation_error(error) from None
-    errors = _mechanic_errors(campaign)
+    errors = campaign_errors(campaign)
     if errors:
         raise ApplicationError(next(iter(errors.values())), code="invalid", extra={"fields": errors})
     campaign.save()
