@@ -172,6 +172,7 @@ class Command(BaseCommand):
         rewards = self._rewards(program)
         logins += self._members(seed, members, program, stores)
         self._redemptions(program, rewards, stores)
+        self._campaigns(seed, program, stores)
         self._print_logins(logins)
 
     def _program(self, stores: list[Store]) -> Program:
@@ -385,6 +386,95 @@ class Command(BaseCommand):
                 )
             except ApplicationError:
                 continue  # not enough points in this demo: nothing was written
+
+    def _campaigns(self, seed: int, program: Program, stores: list[Store]) -> None:
+        """A segment, a running double-points campaign with a control group and some purchases in its
+        window (so its performance page has something to show), and a welcome series still in draft."""
+        from campaigns import messaging, segments
+        from campaigns import services as campaign_services
+        from campaigns.models import Campaign, Segment
+
+        now = timezone.now()
+        today = timezone.localdate(now)
+        segment = Segment.objects.filter(program=program, name="Regular buyers").first() or segments.segment_save(
+            program=program,
+            name="Regular buyers",
+            description="Members who spent at least EUR 300 over the last year.",
+            created_by=None,
+            spend_min=Decimal("300"),
+            period_days=365,
+        )
+        if not Campaign.objects.filter(program=program, name="Double points fortnight").exists():
+            campaign = campaign_services.campaign_save(
+                program=program,
+                name="Double points fortnight",
+                goal="One more visit per regular buyer before the end of the year.",
+                segment=segment,
+                starts_on=today - datetime.timedelta(days=10),
+                ends_on=today + datetime.timedelta(days=4),
+                mechanic=Campaign.Mechanic.BONUS_POINTS,
+                bonus_multiple=Decimal("1"),
+                budget_points=200_000,
+                holdout_percent=Decimal("20"),
+            )
+            message = messaging.message_save(
+                program=program,
+                campaign=campaign,
+                kind="marketing",
+                name="Double points are on",
+                texts={
+                    "en": (
+                        "{first_name}, double points until the 14th",
+                        "You have {balance} points. Every purchase earns double for two weeks.",
+                    ),
+                    "fr": (
+                        "{first_name}, points doublés pendant deux semaines",
+                        "Vous avez {balance} points. Chaque achat rapporte le double pendant deux semaines.",
+                    ),
+                    "nl": (
+                        "{first_name}, dubbele punten tot de 14e",
+                        "U heeft {balance} punten. Elke aankoop levert twee weken lang dubbel op.",
+                    ),
+                },
+            )
+            first = segments.segment_accounts(program=program, segment=segment).first()
+            if first is not None:
+                messaging.message_preview(message=message, account=first)
+            campaign_services.campaign_launch(campaign=campaign, now=now - datetime.timedelta(days=10))
+            # Purchases in the window: treated members come back a little more often. (Members who sign
+            # in keep the history that puts one in each tier.)
+            held = dict(
+                campaign.members.filter(account__member__user__isnull=True).values_list("account_id", "held_out")
+            )
+            clerk_of = {profile.store_id: profile.user for profile in StaffProfile.objects.filter(store__in=stores)}
+            for account in Account.objects.filter(pk__in=held).select_related("member", "member__home_store"):
+                rng = random.Random(f"{seed}-campaign-{account.member.member_no}")
+                store = account.member.home_store
+                visits = rng.choice([0, 1, 1, 2] if held[account.pk] else [0, 1, 2, 2, 3])
+                for visit in range(visits):
+                    engine.earn_for_purchase(
+                        account=account,
+                        amount=Decimal(rng.uniform(40, 160)).quantize(Decimal("0.01")),
+                        currency="EUR",
+                        store=store,
+                        created_by=clerk_of.get(store.pk) if store else None,
+                        receipt_number=f"{store.code if store else 'web'}-{account.member.member_no}-c{visit}",
+                        idempotency_key=f"demo-{account.member.member_no}-campaign-{visit}",
+                        occurred_at=now - datetime.timedelta(days=rng.randint(1, 9), hours=rng.randint(1, 8)),
+                    )
+        if not Campaign.objects.filter(program=program, name="Welcome bonus").exists():
+            campaign_services.campaign_save(
+                program=program,
+                name="Welcome bonus",
+                goal="A first purchase within two weeks of joining.",
+                starts_on=today + datetime.timedelta(days=7),
+                ends_on=today + datetime.timedelta(days=97),
+                mechanic=Campaign.Mechanic.WELCOME,
+                bonus_points=250,
+                welcome_days=14,
+                budget_points=50_000,
+                holdout_percent=Decimal("10"),
+            )
 
     def _print_logins(self, logins: list[tuple[str, str, str]]) -> None:
         out = self.stdout
