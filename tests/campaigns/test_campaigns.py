@@ -356,3 +356,16 @@ def test_members_of_another_program_are_never_targeted(program, enrol, campaign_
     mine = enrol(program)
     campaign = _launch(campaign_for())
     assert list(CampaignMember.objects.filter(campaign=campaign).values_list("account_id", flat=True)) == [mine.pk]
+
+
+def test_the_scheduled_campaigns_job_starts_a_campaign_through_the_job_runner(program, enrol, campaign_for, run_job):
+    enrol(program)
+    start = TODAY + datetime.timedelta(days=2)
+    campaign = _launch(campaign_for(starts_on=start, ends_on=start + datetime.timedelta(days=2)))
+
+    first = run_job("campaigns.tick", period="2026-12-03T00:05", as_of=_at(start, 0, 5))
+    again = run_job("campaigns.tick", period="2026-12-03T00:05", as_of=_at(start, 0, 5))
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.RUNNING
+    assert (first.pk, first.rows) == (again.pk, 1)  # the same period is one run, done once
