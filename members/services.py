@@ -26,6 +26,19 @@ def store_create(
     return store
 
 
+@transaction.atomic
+def store_update(
+    *, store: Store, name: str, region: str = "", street: str = "", postal_code: str = "", city: str = ""
+) -> Store:
+    """Correct a store's name and address (its code is printed on receipts and never changes here)."""
+    store = Store.objects.select_for_update().get(pk=store.pk)
+    store.name, store.region, store.street = name.strip(), region.strip(), street.strip()
+    store.postal_code, store.city = postal_code.strip(), city.strip()
+    store.full_clean()
+    store.save()
+    return store
+
+
 # --- point-of-sale API keys ------------------------------------------------------------------------
 
 
@@ -192,6 +205,21 @@ def _issue_referral_code() -> str:
     raise RuntimeError("Could not find a free referral code in 20 tries.")
 
 
+def _member_no_check(member_no: str) -> None:
+    """A given number is kept as printed (legacy cards), unless it has the shape of the numbers the portal
+    issues: then its check digit must be right, or the desk would take the card for a typo."""
+    if member_no and numbers.looks_issued(member_no) and not numbers.check_digit_ok(member_no):
+        raise ApplicationError(
+            _(
+                "%(number)s has the shape of a card number the portal issues, but its check digit is wrong. "
+                "Check the digits, or leave the number empty to issue a new one."
+            )
+            % {"number": member_no},
+            code="invalid",
+            extra={"field": "member_no"},
+        )
+
+
 def member_by_referral_code(code: str) -> Member:
     code = (code or "").strip().upper()
     member = Member.objects.filter(referral_code=code, status=Member.Status.ACTIVE).first() if code else None
@@ -250,6 +278,7 @@ def member_create(
         raise ApplicationError(
             _("Unknown member type “%(type)s”.") % {"type": member_type}, code="invalid", extra={"field": "member_type"}
         )
+    _member_no_check(member_no)
     languages = {code for code, _name in settings.LANGUAGES}
     now = timezone.now()
     member = Member(
@@ -334,6 +363,94 @@ def member_profile_update(
     member.email, member.phone, member.language = email, phone, language
     member.street, member.postal_code, member.city = street.strip(), postal_code.strip(), city.strip()
     member.save()
+    return member
+
+
+@transaction.atomic
+def member_details_update(
+    *,
+    member: Member,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    company: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    street: str | None = None,
+    postal_code: str | None = None,
+    city: str | None = None,
+    country: str | None = None,
+    region: str | None = None,
+    member_type: str | None = None,
+    language: str | None = None,
+    home_store: Store | None = None,
+    marketing_consent: bool | None = None,
+    changed_by: User | None = None,
+    channel: str = Member.Channel.COUNTER,
+) -> Member:
+    """Staff correcting a member's details (the admin import): what is None stays as it is. The checks
+    are enrolment's: a name or a company, a valid phone, no other active member with the email or the
+    phone, a known member type; a change of consent is recorded like any other."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.status == Member.Status.ANONYMISED:
+        raise ApplicationError(
+            _("This member was anonymised at their request: their details cannot be filled in again."),
+            code="anonymised",
+        )
+    texts = {
+        "first_name": first_name,
+        "last_name": last_name,
+        "company": company,
+        "street": street,
+        "postal_code": postal_code,
+        "city": city,
+        "region": region,
+    }
+    for name, value in texts.items():
+        if value is not None:
+            setattr(member, name, value.strip())
+    if email is not None:
+        member.email = User.objects.normalize_email(email.strip())
+    if phone is not None:
+        member.phone = phone_normalise(phone)
+    if country is not None:
+        member.country = country.strip().upper()
+    if home_store is not None:
+        member.home_store = home_store
+    if not (member.first_name or member.last_name or member.company):
+        raise ApplicationError(
+            _("Give the member's name or their company's name."), code="invalid", extra={"field": "last_name"}
+        )
+    if member.status == Member.Status.ACTIVE:
+        for field, existing in member_duplicates(email=member.email, phone=str(member.phone or ""), exclude=member):
+            raise _duplicate_error(field, existing)
+    if member_type is not None:
+        if not MemberType.objects.filter(code=member_type).exists():
+            raise ApplicationError(
+                _("Unknown member type “%(type)s”.") % {"type": member_type},
+                code="invalid",
+                extra={"field": "member_type"},
+            )
+        member.member_type = member_type
+    if language is not None:
+        if language not in {code for code, _name in settings.LANGUAGES}:
+            raise ApplicationError(
+                _("Choose one of the offered languages."), code="invalid", extra={"field": "language"}
+            )
+        member.language = language
+    try:
+        member.full_clean(exclude=["phone"])  # phone is already E.164; the field's own check wants a region
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        raise ApplicationError(messages[0], code="invalid", extra={"field": field}) from error
+    try:
+        with transaction.atomic():
+            member.save()
+    except IntegrityError as error:  # another desk gave the email or the phone to a member a moment ago
+        for field, existing in member_duplicates(email=member.email, phone=str(member.phone or ""), exclude=member):
+            raise _duplicate_error(field, existing) from error
+        raise
+    if marketing_consent is not None:
+        member = member_consent_set(member=member, granted=marketing_consent, channel=channel, recorded_by=changed_by)
     return member
 
 

@@ -9,9 +9,11 @@ from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
 from loyalty.admin import ReadOnlyAdmin
+from loyalty.core.admin import ServiceImportExportMixin
 from loyalty.core.exceptions import ApplicationError
 from rewards import services
 from rewards.models import Redemption, Reward, Voucher
+from rewards.resources import RewardResource
 
 
 class RewardAdminForm(forms.ModelForm):
@@ -24,8 +26,10 @@ class RewardAdminForm(forms.ModelForm):
 
 
 @admin.register(Reward)
-class RewardAdmin(SimpleHistoryAdmin):
+class RewardAdmin(ServiceImportExportMixin, SimpleHistoryAdmin):
+    # The mixin first: its URLs and change list wrap the history admin's (which keeps its own pages).
     form = RewardAdminForm
+    resource_classes = [RewardResource]
     list_display = [
         "name",
         "program",

@@ -7,3 +7,11 @@ def spreadsheet_safe(value):
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
+
+
+def spreadsheet_text(value):
+    """The cell as it was before spreadsheet_safe() (an import of a file this portal exported): the
+    apostrophe it put before a formula character is dropped; every other value passes as it is."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value

@@ -249,10 +249,15 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Import/export ------------------------------------------------------------
-# All-or-nothing imports: one invalid row rolls back the whole file, validation errors included.
+# All-or-nothing imports: one invalid row rolls back the whole file, validation errors included
+# (loyalty.core.resources.ServiceResource forces both, whatever a caller passes).
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
-IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+# Off: ServiceResource escapes = + - @ tab CR with spreadsheet_safe; the library's (4.4) only deletes a leading "=".
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
+# Importing needs the model's change permission, exporting its view permission (never just admin access).
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 
 LOGGING = {
     "version": 1,
