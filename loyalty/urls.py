@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from campaigns.views.messages import UnsubscribeView
 from loyalty.core.views import healthz
 
 urlpatterns = [
@@ -19,6 +20,7 @@ urlpatterns = [
     path("staff/api-keys/", include("members.urls")),
     path("staff/programs/<slug:slug>/rewards/", include("rewards.urls")),
     path("staff/programs/<slug:slug>/", include("campaigns.urls")),
+    path("unsubscribe/<str:token>/", UnsubscribeView.as_view(), name="unsubscribe"),
     path("", include("portal.urls")),
     *static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT),  # serves uploads only when DEBUG is on
 ]

@@ -38,6 +38,11 @@ def measured(program):
             status=Campaign.Status.ENDED,
         )
         services._record_members(campaign, program.accounts.all(), _at(START, 0))
+        # Every other member held out, so the groups (like the spend) are the same at every run
+        # whatever ids the database hands out.
+        held_out = [account.pk for account in accounts[1::2]]
+        CampaignMember.objects.filter(campaign=campaign).update(held_out=False)
+        CampaignMember.objects.filter(campaign=campaign, account_id__in=held_out).update(held_out=True)
         groups = dict(CampaignMember.objects.filter(campaign=campaign).values_list("account_id", "held_out"))
         rng = random.Random(seed)
         spent = {False: [], True: []}

@@ -1,0 +1,240 @@
+"""Segment counts and materialisation on 1,000,000 members, on PostgreSQL.
+
+    uv run python bench/segments.py                      # 1,000,000 members (data kept for later runs)
+    uv run python bench/segments.py --members 200000     # a quicker look
+    uv run python bench/segments.py --regenerate --runs 7
+
+1. A fresh database (`<name>_<members>`, kept for later runs unless --regenerate), migrated, with one
+   live program (Bronze/Silver/Gold/Platinum), 200 stores in five regions and three member types.
+2. Members, accounts and purchases generated in Python and loaded with COPY: 97% of members active,
+   60% consenting, a quarter without a purchase in 14 months, the others 1 to 15 purchases
+   (3% partly returned); each account's last activity is its latest purchase, else its enrolment.
+3. For each representative segment: the count (`segments.segment_count`) and the materialisation
+   (INSERT INTO a temporary table SELECT … of `segments.segment_accounts`, as a campaign's launch
+   does), each timed over --runs runs; p50 and max in milliseconds. --explain prints each count's plan.
+4. --tuned measures the same with what the figures ask for outside this app: a covering index on
+   purchases by (program, time) (`SUGGESTED_INDEX`, created here only in the bench database; the
+   loyalty app owns that table), and per session `jit = off` and `work_mem = 64MB`.
+
+Connection: PGHOST/PGPORT/PGUSER as bench/engine.py. Figures go to stdout; bench/RESULTS.md records them.
+"""
+
+import argparse
+import datetime
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.engine import PG, admin_sql, database_exists, database_url, setup_django  # noqa: E402
+
+REGIONS = ["Brussels", "Flanders", "Wallonia", "Limburg", "Luxembourg"]
+TIERS = [("Bronze", 60), ("Silver", 25), ("Gold", 10), ("Platinum", 5)]
+MEMBER_TYPES = [("consumer", 70), ("contractor", 20), ("roofer", 10)]
+STORES = 200
+SUGGESTED_INDEX = (
+    "CREATE INDEX IF NOT EXISTS purchase_program_time_cover ON loyalty_purchase (program_id, occurred_at)"
+    " INCLUDE (account_id, amount, returned_amount)"
+)
+TUNED_SESSION = ("SET jit = off", "SET work_mem = '64MB'")
+SETUP = f"""
+from loyalty.models import Program, Tier
+from members.models import MemberType, Store
+program = Program.objects.create(name="Bench", slug="bench", status="live")
+for rank, tier in enumerate({[tier for tier, _share in TIERS]!r}, start=1):
+    Tier.objects.create(program=program, rank=rank, name=tier, threshold=(rank - 1) * 5000)
+regions = {REGIONS!r}
+stores = Store.objects.bulk_create(
+    [Store(code=f"st-{{n:03d}}", name=f"Store {{n:03d}}", region=regions[n % len(regions)]) for n in range({STORES})]
+)
+program.stores.set(stores)
+for position, code in enumerate({[code for code, _share in MEMBER_TYPES]!r}):
+    MemberType.objects.get_or_create(code=code, defaults={{"name": code.title(), "position": position}})
+"""
+
+
+def _pick(weighted: list[tuple], rng: random.Random):
+    values, weights = zip(*weighted, strict=True)
+    return rng.choices(values, weights)[0]
+
+
+def generate(name: str, members: int, seed: int = 11) -> None:
+    """Migrate a fresh database, then COPY members, accounts and purchases into it."""
+    import psycopg
+
+    admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_sql(f'CREATE DATABASE "{name}"')
+    env = {**os.environ, "DATABASE_URL": database_url(name), "DEBUG": "False", "REDIS_URL": ""}
+    env.setdefault("DJANGO_SETTINGS_MODULE", "loyalty.settings.local")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], check=True, env=env, cwd=ROOT)
+    started = time.perf_counter()
+    rng = random.Random(seed)
+    now = datetime.datetime.now(datetime.UTC)
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", SETUP], check=True, env=env, cwd=ROOT)
+    with psycopg.connect(f"host={PG['host']} port={PG['port']} user={PG['user']} dbname={name}") as conn:
+        program = conn.execute("SELECT id FROM loyalty_program WHERE slug = 'bench'").fetchone()[0]
+        tiers = dict(conn.execute("SELECT name, id FROM loyalty_tier WHERE program_id = %s", [program]).fetchall())
+        stores = conn.execute("SELECT id, region FROM members_store ORDER BY code").fetchall()
+        tier_weights = [(tiers[tier], share) for tier, share in TIERS]
+        first_member = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM members_member").fetchone()[0]
+        first_account = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM loyalty_account").fetchone()[0]
+
+        accounts, purchases = [], []
+        with conn.cursor().copy(
+            "COPY members_member (member_no, first_name, last_name, company, email, phone, street, postal_code,"
+            " city, country, region, member_type, language, status, enrolment_channel, marketing_consent,"
+            " marketing_consent_channel, enrolled_at, home_store_id) FROM STDIN"
+        ) as copy:
+            for n in range(members):
+                store, region = stores[rng.randrange(STORES)] if rng.random() < 0.9 else (None, rng.choice(REGIONS))
+                enrolled = now - datetime.timedelta(days=rng.uniform(1, 6 * 365))
+                status = "active" if rng.random() < 0.97 else rng.choice(["suspended", "closed"])
+                copy.write_row(
+                    (f"S{n:09d}", "Bench", f"Member {n}", "", "", "", "", "", "", "BE", region,
+                     _pick(MEMBER_TYPES, rng), rng.choice(["en", "fr", "nl"]), status, "import",
+                     rng.random() < 0.6, "", enrolled, store)
+                )  # fmt: skip
+                last = enrolled
+                bought = 0 if rng.random() < 0.25 else rng.randint(1, 15)
+                for _ in range(bought):
+                    at = max(now - datetime.timedelta(days=rng.uniform(0, 425)), enrolled)
+                    amount = Decimal(rng.lognormvariate(3.8, 0.9)).quantize(Decimal("0.01")) + Decimal("1")
+                    returned = (amount / 2).quantize(Decimal("0.01")) if rng.random() < 0.03 else Decimal("0")
+                    purchases.append((first_account + n, store or stores[0][0], amount, returned, at))
+                    last = max(last, at)
+                accounts.append(
+                    (first_member + n, _pick(tier_weights, rng), int(rng.paretovariate(1.2) * 200), last, enrolled)
+                )
+        print(f"members: {members:,} copied in {time.perf_counter() - started:.0f} s", flush=True)
+        with conn.cursor().copy(
+            "COPY loyalty_account (member_id, program_id, balance, pending, tier_id, tier_since, lifetime_earned,"
+            " lifetime_redeemed, lifetime_expired, last_activity_at, enrolled_at) FROM STDIN"
+        ) as copy:
+            for member, tier, balance, last, enrolled in accounts:
+                copy.write_row(
+                    (member, program, min(balance, 10_000_000), 0, tier, enrolled, balance, 0, 0, last, enrolled)
+                )
+        print(f"accounts: {len(accounts):,} copied in {time.perf_counter() - started:.0f} s", flush=True)
+        with conn.cursor().copy(
+            "COPY loyalty_purchase (program_id, account_id, store_id, receipt_number, amount, currency, lines,"
+            " returned_amount, occurred_at, idempotency_key, fingerprint, created_at) FROM STDIN"
+        ) as copy:
+            for n, (account, store, amount, returned, at) in enumerate(purchases):
+                copy.write_row((program, account, store, f"R{n}", amount, "EUR", "[]", returned, at, f"k{n}", "", at))
+        print(f"purchases: {len(purchases):,} copied in {time.perf_counter() - started:.0f} s", flush=True)
+        conn.commit()
+    with psycopg.connect(
+        f"host={PG['host']} port={PG['port']} user={PG['user']} dbname={name}", autocommit=True
+    ) as conn:
+        conn.execute("VACUUM ANALYZE")
+    print(f"generated in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def segments_to_measure(program) -> list[tuple[str, dict | None]]:
+    gold, platinum = program.tiers.get(name="Gold"), program.tiers.get(name="Platinum")
+    return [
+        ("tier Gold/Platinum + region Flanders", {"tiers": [gold, platinum], "regions": ["Flanders"]}),
+        ("inactive for 90 days", {"inactive_for_days": 90}),
+        ("value deciles 1-2", {"decile_best": 1, "decile_worst": 2}),
+        ("spent 100-500 over 90 days", {"period_days": 90, "spend_min": Decimal(100), "spend_max": Decimal(500)}),
+        ("spent at most 50 over 90 days", {"period_days": 90, "spend_max": Decimal(50)}),
+        ("consent + 3 member types + store", None),  # filled below: a mix of member-side criteria
+        ("all members", None),
+    ]
+
+
+def timed(call, runs: int) -> tuple[float, float, object]:
+    results, latencies = None, []
+    for _ in range(runs):
+        started = time.perf_counter()
+        results = call()
+        latencies.append((time.perf_counter() - started) * 1000)
+    return statistics.median(latencies), max(latencies), results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--name", default="loyalty_bench_segments")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument("--explain", action="store_true", help="Print EXPLAIN ANALYZE of each count.")
+    parser.add_argument("--tuned", action="store_true", help="With the suggested index, jit off, work_mem 64MB.")
+    args = parser.parse_args()
+
+    name = f"{args.name}_{args.members}"
+    if args.regenerate or not database_exists(name):
+        generate(name, args.members)
+    setup_django(name)
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from campaigns import segments
+    from campaigns.models import Segment
+    from loyalty.models import Program, Purchase
+
+    program = Program.objects.get(slug="bench")
+    Segment.objects.filter(program=program).delete()
+    as_of = timezone.now()
+    with connection.cursor() as cursor:
+        if args.tuned:
+            cursor.execute(SUGGESTED_INDEX)
+            cursor.execute("VACUUM ANALYZE loyalty_purchase")
+            for statement in TUNED_SESSION:
+                cursor.execute(statement)
+        else:
+            cursor.execute("DROP INDEX IF EXISTS purchase_program_time_cover")
+        cursor.execute("SHOW work_mem")
+        work_mem = cursor.fetchone()[0]
+        cursor.execute("SHOW jit")
+        jit = cursor.fetchone()[0]
+    print(
+        f"PostgreSQL, {os.cpu_count()} cores, work_mem {work_mem}, jit {jit},"
+        f" {'with' if args.tuned else 'without'} the suggested purchase index; {name}: "
+        f"{program.accounts.count():,} accounts, {Purchase.objects.count():,} purchases; {args.runs} runs each"
+    )
+    print(f"{'segment':<40} {'accounts':>10} {'count p50':>10} {'max':>8} {'insert p50':>11} {'max':>8}  (ms)")
+    cases = segments_to_measure(program)
+    some_stores = list(segments.program_stores(program=program)[:40])
+    cases[5] = (
+        cases[5][0],
+        {"consent": Segment.Consent.GIVEN, "member_types": ["contractor", "roofer", "consumer"], "stores": some_stores},
+    )
+    for label, criteria in cases:
+        segment = None
+        if criteria is not None:
+            segment = segments.segment_save(program=program, name=label, created_by=None, **criteria)
+            segment = Segment.objects.get(pk=segment.pk)  # as a campaign reads it: choices in SQL
+
+        def count(segment=segment):
+            return segments.segment_count(program=program, segment=segment, as_of=as_of)
+
+        def materialise(segment=segment):
+            accounts = segments.segment_accounts(program=program, segment=segment, as_of=as_of)
+            sql, params = accounts.order_by().values_list("pk").query.sql_with_params()
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("CREATE TEMPORARY TABLE picked (account_id bigint) ON COMMIT DROP")
+                cursor.execute(f"INSERT INTO picked (account_id) {sql}", params)
+                return cursor.rowcount
+
+        count_p50, count_max, found = timed(count, args.runs)
+        insert_p50, insert_max, inserted = timed(materialise, args.runs)
+        assert found == inserted, (label, found, inserted)
+        print(
+            f"{label:<40} {found:>10,} {count_p50:>10.0f} {count_max:>8.0f} {insert_p50:>11.0f} {insert_max:>8.0f}",
+            flush=True,
+        )
+        if args.explain:
+            query = segments.segment_accounts(program=program, segment=segment, as_of=as_of)
+            print(query.order_by().values("pk").explain(analyze=True, buffers=True), "\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()
