@@ -91,7 +91,9 @@ def test_staff_build_a_segment_launch_a_bonus_campaign_and_a_member_earns_it(
 
 
 @pytest.mark.parametrize("page", [PHONE], indirect=True)
-def test_the_campaign_list_and_performance_read_on_a_phone(page, screenshot, sign_in, analyst_user, program, enrol, buy):
+def test_the_campaign_list_and_performance_read_on_a_phone(
+    page, screenshot, sign_in, analyst_user, program, enrol, buy
+):
     from decimal import Decimal
 
     from campaigns import services
