@@ -8,7 +8,6 @@ it must stay one query (subqueries are fine), never a Python loop over members.
 import datetime
 from decimal import Decimal
 
-from dateutil.relativedelta import relativedelta
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import (
@@ -16,15 +15,11 @@ from django.db.models import (
     DecimalField,
     Exists,
     F,
-    FilteredRelation,
     ProtectedError,
     Q,
     QuerySet,
     Sum,
-    Value,
-    Window,
 )
-from django.db.models.functions import Coalesce, Ntile
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
@@ -32,7 +27,7 @@ from django.utils.translation import ngettext
 
 from campaigns.models import Segment
 from loyalty.core.exceptions import ApplicationError
-from loyalty.models import Account, LedgerEntry, Program, Purchase, Tier
+from loyalty.models import Account, AccountValue, LedgerEntry, Program, Purchase, Tier
 from members.models import Member, MemberType, Store
 
 MONEY = DecimalField(max_digits=14, decimal_places=2)
@@ -91,25 +86,12 @@ def _program_accounts(program: Program) -> QuerySet[Account]:
     return Account.objects.filter(program=program, member__status=Member.Status.ACTIVE)
 
 
-def decile_accounts(*, program: Program, best: int, worst: int, as_of: datetime.datetime) -> QuerySet:
-    """Ids of the accounts in value deciles best..worst: the program's active members ranked by spend net
-    of returns over the 12 months before `as_of` (NTILE(10), most first; no spend ranks at the bottom)."""
-    start = as_of - relativedelta(months=12)
-    in_window = Q(purchases__occurred_at__gt=start, purchases__occurred_at__lte=as_of)
-    return (
-        _program_accounts(program)
-        .annotate(recent=FilteredRelation("purchases", condition=in_window))
-        .annotate(
-            spend=Coalesce(
-                Sum(F("recent__amount") - F("recent__returned_amount"), output_field=MONEY),
-                Value(0),
-                output_field=MONEY,
-            ),
-        )
-        .annotate(decile=Window(Ntile(10), order_by=[F("spend").desc(), F("pk").asc()]))
-        .filter(decile__gte=best, decile__lte=worst)
-        .values("pk")
-    )
+def decile_accounts(*, program: Program, best: int, worst: int, as_of: datetime.datetime | None = None) -> QuerySet:
+    """Ids of the accounts in value deciles best..worst, as ranked by the last nightly refresh
+    (loyalty.services.account_values_refresh: spend net of returns over 12 months, most first, no
+    spend at the bottom). Reading the ranking keeps a count fast at a million members; `as_of` is
+    kept for the callers' symmetry and does not re-rank."""
+    return AccountValue.objects.filter(program=program, decile__gte=best, decile__lte=worst).values("account_id")
 
 
 def segment_accounts(

@@ -164,7 +164,8 @@ def _groups(campaign: Campaign, start, end) -> dict[bool, GroupFigures]:
     sql = _GROUPS_SQL.format(members=CampaignMember._meta.db_table, purchases=Purchase._meta.db_table)
     figures = {held: GroupFigures(0, 0, 0.0, 0.0, 0) for held in (False, True)}
     with connection.cursor() as cursor:
-        cursor.execute(sql, [campaign.program_id, start, end, campaign.pk, campaign.pk])
+        moment = connection.ops.adapt_datetimefield_value  # raw SQL: datetimes as the ORM stores them
+        cursor.execute(sql, [campaign.program_id, moment(start), moment(end), campaign.pk, campaign.pk])
         for held, members, participants, spend, squares, visits in cursor.fetchall():
             figures[bool(held)] = GroupFigures(
                 int(members), int(participants), float(spend), float(squares), int(visits)

@@ -63,3 +63,27 @@ _engine_job(
     cadence="daily",
     crontab={"minute": "45", "hour": "2"},
 )
+
+
+def _programs(as_of: datetime.datetime, chunk_size: int):
+    for program in Program.objects.exclude(status=Program.Status.DRAFT).order_by("pk"):
+        yield str(program.pk), 0, 0
+
+
+jobs.register(
+    jobs.Job(
+        name="loyalty.refresh_account_values",
+        title=_("Rank members by value"),
+        description=_(
+            "Each member's spend over the last 12 months and their value decile, read by segments and the "
+            "value pyramid."
+        ),
+        cadence="daily",
+        crontab={"minute": "30", "hour": "3"},
+        plan=_programs,
+        run_chunk=lambda scope, low, high, as_of: (
+            services.account_values_refresh(program=Program.objects.get(pk=scope), as_of=as_of),
+            0,
+        ),
+    )
+)

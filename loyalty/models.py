@@ -681,6 +681,31 @@ class LedgerAllocation(models.Model):
         return f"{self.points} from lot {self.lot_id} to {self.debit_id}"
 
 
+class AccountValue(models.Model):
+    """An account's spend over the 12 months before `computed_at` and its value decile in the program
+    (1 = the tenth who spent most; members without spend rank at the bottom). Refreshed set-based by
+    the nightly job `loyalty.refresh_account_values`, so segments and the value pyramid read a
+    ranking instead of summing a year of purchases for a million members at every count."""
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, primary_key=True, related_name="value")
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
+    spend_12m = models.DecimalField(_("spend over 12 months"), max_digits=14, decimal_places=2)
+    purchases_12m = models.PositiveIntegerField(_("purchases over 12 months"))
+    decile = models.PositiveSmallIntegerField(_("value decile"))
+    computed_at = models.DateTimeField(_("computed at"))
+
+    class Meta:
+        verbose_name = _("account value")
+        verbose_name_plural = _("account values")
+        indexes = [models.Index(fields=["program", "decile"], name="accountvalue_decile_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(decile__gte=1) & Q(decile__lte=10), name="accountvalue_decile_range")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: decile {self.decile}"
+
+
 class TierChange(models.Model):
     class Reason(models.TextChoices):
         ENROLMENT = "enrolment", _("Enrolment")

@@ -33,6 +33,7 @@ from loyalty.core.idempotency import key_reused_error as _key_reused
 from loyalty.models import (
     EVIDENCE_ACTIVITY_TYPES,
     Account,
+    AccountValue,
     Activity,
     ActivityType,
     EarnBudget,
@@ -1335,6 +1336,54 @@ ACCOUNT = Account._meta.db_table
 MEMBER = Member._meta.db_table
 TIER_CHANGE = TierChange._meta.db_table
 PURCHASE = Purchase._meta.db_table
+
+
+_ACCOUNT_VALUES_SQL = """
+INSERT INTO {values} (account_id, program_id, spend_12m, purchases_12m, decile, computed_at)
+SELECT a.id, a.program_id, COALESCE(p.spent, 0), COALESCE(p.visits, 0),
+       NTILE(10) OVER (ORDER BY COALESCE(p.spent, 0) DESC, a.id), %s
+FROM {accounts} a
+JOIN {members} m ON m.id = a.member_id AND m.status = %s
+LEFT JOIN (
+    SELECT account_id, SUM(amount - returned_amount) AS spent, COUNT(*) AS visits
+    FROM {purchases}
+    WHERE program_id = %s AND occurred_at > %s AND occurred_at <= %s
+    GROUP BY account_id
+) p ON p.account_id = a.id
+WHERE a.program_id = %s
+ON CONFLICT (account_id) DO UPDATE SET spend_12m = EXCLUDED.spend_12m, purchases_12m = EXCLUDED.purchases_12m,
+    decile = EXCLUDED.decile, computed_at = EXCLUDED.computed_at
+"""
+
+
+@transaction.atomic
+def account_values_refresh(*, program: Program, as_of: datetime.datetime | None = None) -> int:
+    """Rank the program's active members by spend (net of returns) over the 12 months before `as_of`
+    into deciles, in one statement (PostgreSQL and SQLite alike); returns the accounts ranked."""
+    as_of = as_of or timezone.now()
+    sql = _ACCOUNT_VALUES_SQL.format(
+        values=AccountValue._meta.db_table,
+        accounts=Account._meta.db_table,
+        members=Member._meta.db_table,
+        purchases=Purchase._meta.db_table,
+    )
+    with connection.cursor() as cursor:
+        moment = connection.ops.adapt_datetimefield_value  # raw SQL: datetimes as the ORM stores them
+        cursor.execute(
+            sql,
+            [
+                moment(as_of),
+                Member.Status.ACTIVE,
+                program.pk,
+                moment(as_of - relativedelta(months=12)),
+                moment(as_of),
+                program.pk,
+            ],
+        )
+        ranked = cursor.rowcount
+    # Members who left since the last refresh are no longer ranked.
+    AccountValue.objects.filter(program=program).exclude(computed_at=as_of).delete()
+    return ranked
 
 
 def account_chunks(*, program: Program, chunk_size: int = 20_000):
