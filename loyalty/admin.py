@@ -91,6 +91,8 @@ class ProgramAdmin(SimpleHistoryAdmin):
 class TierBenefitInline(admin.TabularInline):
     model = TierBenefit
     extra = 1
+    fields = ["position", "text", "reward"]
+    autocomplete_fields = ["reward"]
 
 
 @admin.register(Tier)

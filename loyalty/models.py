@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -192,6 +193,17 @@ class TierBenefit(models.Model):
     tier = models.ForeignKey(Tier, on_delete=models.CASCADE, related_name="benefits")
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     text = models.CharField(_("benefit"), max_length=160)
+    # A reward of the catalogue this benefit gives or unlocks. The catalogue is a higher layer
+    # (rewards), so it is named by string, as DESIGN.md allows where a link is unavoidable.
+    reward = models.ForeignKey(
+        "rewards.Reward",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("reward"),
+        help_text=_("Optional: the catalogue reward this benefit gives or unlocks."),
+    )
 
     class Meta:
         verbose_name = _("tier benefit")
@@ -200,6 +212,10 @@ class TierBenefit(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+    def clean(self):
+        if self.reward_id and self.tier_id and self.reward.program_id != self.tier.program_id:
+            raise ValidationError({"reward": _("Choose a reward of this tier's program.")})
 
 
 class ActivityType(models.TextChoices):
@@ -797,3 +813,42 @@ class LegacyImport(models.Model):
         # reading the file is most of a check; writing is the last fifth of an import
         share = {"reading": 0.8, "checking": 0.85, "writing": 0.9}.get(self.phase, 0.0)
         return int((reading * 0.8 if self.phase in {"", "reading"} else share) * 100)
+
+
+class LedgerMonth(models.Model):
+    """The ledger summed per program, month (of `occurred_at`, in the site's time zone), kind and, for
+    expiries, the month the lapsed lot was issued (`cohort`). Points never change once posted, so the
+    sums only grow; `loyalty.analytics.ledger_months_refresh` rebuilds them set-based (the daily job
+    `loyalty.summarise_ledger`) and the analytics pages add the entries posted since (`LedgerMonthMark`),
+    so charts at 20,000,000 entries read a few hundred rows and still reconcile with the balances."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
+    month = models.DateField(_("month"))
+    kind = models.CharField(_("kind"), max_length=16, choices=LedgerEntry.Kind.choices)
+    cohort = models.DateField(_("issued in"), null=True, blank=True)
+    credit = models.BigIntegerField(_("points credited"), default=0)
+    debit = models.BigIntegerField(_("points debited"), default=0)  # zero or negative
+    entries = models.BigIntegerField(_("entries"), default=0)
+
+    class Meta:
+        verbose_name = _("ledger month")
+        verbose_name_plural = _("ledger months")
+        indexes = [models.Index(fields=["program", "month"], name="ledgermonth_program_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.kind}: +{self.credit} {self.debit}"
+
+
+class LedgerMonthMark(models.Model):
+    """How far `LedgerMonth` reaches for a program: every entry with an id up to `through_entry`."""
+
+    program = models.OneToOneField(Program, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    through_entry = models.BigIntegerField(_("summed through entry"), default=0)
+    refreshed_at = models.DateTimeField(_("refreshed at"))
+
+    class Meta:
+        verbose_name = _("ledger summary mark")
+        verbose_name_plural = _("ledger summary marks")
+
+    def __str__(self) -> str:
+        return f"{self.program_id} through {self.through_entry}"

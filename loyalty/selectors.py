@@ -21,6 +21,7 @@ from loyalty.models import (
     Purchase,
     TermsAcceptance,
     Tier,
+    TierBenefit,
 )
 from members import numbers
 from members.models import Member, Store
@@ -69,6 +70,11 @@ def qualifying_total(*, account: Account, start: datetime.datetime, end: datetim
     return account.entries.filter(occurred_at__gte=start, occurred_at__lt=end).aggregate(
         total=Coalesce(Sum("qualifying_points"), 0)
     )["total"]
+
+
+def tier_benefits(*, tier: Tier) -> list[TierBenefit]:
+    """A tier's benefits in order, each with the reward it links to (one query)."""
+    return list(tier.benefits.select_related("reward").order_by("position", "pk"))
 
 
 def tier_progress(*, account: Account, as_of: datetime.datetime | None = None) -> TierProgress:

@@ -1771,9 +1771,11 @@ def tier_ladder_save(*, program: Program, tiers: list[TierSpec]) -> list[Tier]:
         tier.full_clean(exclude=["program"], validate_unique=False, validate_constraints=False)
         tier.save()
         if spec.benefits is not None:
+            # The ladder edits texts; a benefit whose text stays keeps the reward it was linked to.
+            links = dict(tier.benefits.values_list("text", "reward_id"))
             tier.benefits.all().delete()
             TierBenefit.objects.bulk_create(
-                TierBenefit(tier=tier, position=position, text=text[:160])
+                TierBenefit(tier=tier, position=position, text=text[:160], reward_id=links.get(text[:160]))
                 for position, text in enumerate(text for text in spec.benefits if text.strip())
             )
         saved.append(tier)

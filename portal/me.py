@@ -66,10 +66,12 @@ class DashboardView(MemberMixin, View):
         accounts = []
         for account in selectors.member_accounts(member=self.member):
             expiring = selectors.points_expiring_within(account=account, days=EXPIRING_DAYS, as_of=now)
+            progress = selectors.tier_progress(account=account, as_of=now)
             accounts.append(
                 {
                     "account": account,
-                    "progress": selectors.tier_progress(account=account, as_of=now),
+                    "progress": progress,
+                    "next_benefits": selectors.tier_benefits(tier=progress.next_tier) if progress.next_tier else [],
                     "expiring": expiring,
                     "expiring_total": sum(lot["points"] for lot in expiring),
                     "latest": selectors.latest_entries(account=account),
