@@ -9,7 +9,8 @@
 2. Members, accounts and purchases generated in Python and loaded with COPY: 97% of members active,
    60% consenting, a quarter without a purchase in 14 months, the others 1 to 15 purchases
    (3% partly returned); each account's last activity is its latest purchase, else its enrolment.
-3. For each representative segment: the count (`segments.segment_count`) and the materialisation
+3. The nightly value ranking (`loyalty.services.account_values_refresh`, timed once), which the
+   decile criterion reads. Then, for each representative segment: the count (`segments.segment_count`) and the materialisation
    (INSERT INTO a temporary table SELECT … of `segments.segment_accounts`, as a campaign's launch
    does), each timed over --runs runs; p50 and max in milliseconds. --explain prints each count's plan.
 4. --tuned measures the same with what the figures ask for outside this app: a covering index on
@@ -200,6 +201,11 @@ def main() -> None:
         f" {'with' if args.tuned else 'without'} the suggested purchase index; {name}: "
         f"{program.accounts.count():,} accounts, {Purchase.objects.count():,} purchases; {args.runs} runs each"
     )
+    from loyalty.services import account_values_refresh
+
+    started = time.perf_counter()
+    ranked = account_values_refresh(program=program, as_of=as_of)
+    print(f"nightly value ranking (account_values_refresh): {ranked:,} accounts in {time.perf_counter() - started:.1f} s")
     print(f"{'segment':<40} {'accounts':>10} {'count p50':>10} {'max':>8} {'insert p50':>11} {'max':>8}  (ms)")
     cases = segments_to_measure(program)
     some_stores = list(segments.program_stores(program=program)[:40])
