@@ -61,7 +61,7 @@ class Segment(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(10)],
-        help_text=_("1 is the tenth of members who spent most over 12 months."),
+        help_text=_("1 is the tenth of members who spent most over 12 months, as ranked last night."),
     )
     decile_worst = models.PositiveSmallIntegerField(
         _("value decile to"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(10)]
