@@ -29,9 +29,12 @@ def test_staff_build_a_segment_launch_a_bonus_campaign_and_a_member_earns_it(
     # A segment: members who spent at least EUR 100 over the last year. The count follows as we type.
     page.goto(f"/staff/programs/{program.slug}/segments/new/")
     page.fill("#id_name", "Regulars")
+    count = page.locator("[data-testid=segment-count]")
+    count.filter(has_text="8").wait_for()  # everyone, before any criterion
     page.fill("#id_spend_min", "100")
     page.locator("#id_spend_min").dispatch_event("change")
-    page.locator("#segment-count", has_text="6").wait_for()
+    count.filter(has_text="6").wait_for()
+    assert count.inner_text() == "6"
     screenshot("segment-count")
     page.click("#segment-form button[type=submit]")
     page.wait_for_url("**/segments/**")
