@@ -538,6 +538,16 @@ def _already_issued(campaign: Campaign, kind: str) -> set[int]:
     return set(Voucher.objects.filter(issue_key__startswith=prefix).values_list("account_id", flat=True))
 
 
+def _treated_purchases(campaign: Campaign, start: datetime.datetime, end: datetime.datetime):
+    """Purchases of the campaign's treated members in [start, end)."""
+    return Purchase.objects.filter(
+        program=campaign.program,
+        occurred_at__gte=start,
+        occurred_at__lt=end,
+        account__in=CampaignMember.objects.filter(campaign=campaign, held_out=False).values("account_id"),
+    )
+
+
 def threshold_vouchers_issue(*, campaign: Campaign, as_of: datetime.datetime | None = None) -> int:
     """Spend-threshold campaigns, once the period is over: treated members whose spend in the window
     (net of returns) reached the threshold get a voucher valid over the next period. Runs twice,
@@ -545,12 +555,7 @@ def threshold_vouchers_issue(*, campaign: Campaign, as_of: datetime.datetime | N
     start, end = _window(campaign)
     period = campaign.ends_on - campaign.starts_on + datetime.timedelta(days=1)
     qualifying = (
-        Purchase.objects.filter(
-            program=campaign.program,
-            occurred_at__gte=start,
-            occurred_at__lt=end,
-            account__in=CampaignMember.objects.filter(campaign=campaign, held_out=False).values("account_id"),
-        )
+        _treated_purchases(campaign, start, end)
         .values("account_id")
         .annotate(spent=Sum(F("amount") - F("returned_amount")))
         .filter(spent__gte=campaign.threshold_amount)
@@ -581,12 +586,7 @@ def win_back_vouchers_issue(*, campaign: Campaign, as_of: datetime.datetime | No
     as_of = as_of or timezone.now()
     start, end = _window(campaign)
     returned = (
-        Purchase.objects.filter(
-            program=campaign.program,
-            occurred_at__gte=start,
-            occurred_at__lt=min(end, as_of),
-            account__in=CampaignMember.objects.filter(campaign=campaign, held_out=False).values("account_id"),
-        )
+        _treated_purchases(campaign, start, min(end, as_of))
         .values_list("account_id", flat=True)
         .distinct()
         .order_by("account_id")

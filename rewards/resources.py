@@ -65,27 +65,8 @@ class RewardResource(ServiceResource):
     class Meta:
         model = Reward
         import_id_fields = ["program", "name"]
-        fields = [
-            "id",
-            "program",
-            "name",
-            "description",
-            "kind",
-            "points_cost",
-            "value",
-            "min_tier",
-            "regions",
-            "member_types",
-            "valid_from",
-            "valid_until",
-            "stock",
-            "limit_per_member",
-            "limit_period",
-            "fulfilment",
-            "voucher_valid_days",
-            "featured",
-            "is_active",
-        ]
+        # The catalogue's own fields (rewards.services.REWARD_FIELDS), less the image, which a CSV cannot carry.
+        fields = ["id", "program", *(name for name in services.REWARD_FIELDS if name != "image")]
 
     def get_queryset(self):
         return Reward.objects.select_related("program", "min_tier")
