@@ -205,7 +205,9 @@ def main() -> None:
 
     started = time.perf_counter()
     ranked = account_values_refresh(program=program, as_of=as_of)
-    print(f"nightly value ranking (account_values_refresh): {ranked:,} accounts in {time.perf_counter() - started:.1f} s")
+    print(
+        f"nightly value ranking (account_values_refresh): {ranked:,} accounts in {time.perf_counter() - started:.1f} s"
+    )
     print(f"{'segment':<40} {'accounts':>10} {'count p50':>10} {'max':>8} {'insert p50':>11} {'max':>8}  (ms)")
     cases = segments_to_measure(program)
     some_stores = list(segments.program_stores(program=program)[:40])
