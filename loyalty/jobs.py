@@ -87,3 +87,25 @@ jobs.register(
         ),
     )
 )
+
+
+def _summarise_ledger(scope: str, low: int, high: int, as_of: datetime.datetime) -> tuple[int, int]:
+    from loyalty import analytics  # the analytics module imports models only; kept out of start-up
+
+    return analytics.ledger_months_refresh(program=Program.objects.get(pk=scope)), 0
+
+
+jobs.register(
+    jobs.Job(
+        name="loyalty.summarise_ledger",
+        title=_("Sum the ledger by month"),
+        description=_(
+            "Points issued, redeemed, expired and adjusted per month, read by the analytics pages; "
+            "entries posted since are added live."
+        ),
+        cadence="daily",
+        crontab={"minute": "0", "hour": "4"},
+        plan=_programs,
+        run_chunk=_summarise_ledger,
+    )
+)

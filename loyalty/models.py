@@ -852,3 +852,20 @@ class LedgerMonthMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.program_id} through {self.through_entry}"
+
+
+class LedgerExpiring(models.Model):
+    """Unspent points per program and month they lapse in, as of the last ledger summary (its mark's
+    `refreshed_at`): summing the live lots about to lapse reads millions of rows on a large program."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
+    month = models.DateField(_("month"))
+    points = models.BigIntegerField(_("points"))
+
+    class Meta:
+        verbose_name = _("points expiring")
+        verbose_name_plural = _("points expiring")
+        indexes = [models.Index(fields=["program", "month"], name="ledgerexpiring_program_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}: {self.points}"

@@ -1,6 +1,6 @@
 from django.urls import include, path, re_path
 
-from portal import desk, imports, jobs, me, views
+from portal import analytics, desk, imports, jobs, me, transitions, views
 from portal.activation import ActivateView
 
 me_patterns = [
@@ -18,6 +18,7 @@ me_patterns = [
     path("vouchers/<str:code>/", me.VoucherView.as_view(), name="voucher"),
     re_path(r"^data\.(?P<fmt>json|csv)$", me.DataExportView.as_view(), name="data"),
     path("close/", me.CloseAccountView.as_view(), name="close"),
+    path("transitions/<int:pk>/", transitions.TransitionAcceptView.as_view(), name="transition"),
 ]
 desk_patterns = [
     path("", desk.DeskHomeView.as_view(), name="home"),
@@ -28,6 +29,11 @@ desk_patterns = [
     path("members/<str:member_no>/activity/", desk.DeskRecordView.as_view(kind="activity"), name="activity"),
     path("members/<str:member_no>/card/", desk.MemberCardView.as_view(), name="card"),
     path("members/<str:member_no>/redeem/", desk.DeskRedeemView.as_view(), name="redeem"),
+    path(
+        "members/<str:member_no>/terms/<int:pk>/accept/",
+        transitions.DeskTransitionAcceptView.as_view(),
+        name="transition_accept",
+    ),
     path("vouchers/", desk.DeskVoucherView.as_view(), name="vouchers"),
 ]
 staff_patterns = [
@@ -40,6 +46,14 @@ staff_patterns = [
     path("programs/<slug:slug>/imports/<int:pk>/", imports.ImportDetailView.as_view(), name="import"),
     path("programs/<slug:slug>/imports/<int:pk>/run/", imports.ImportStartView.as_view(), name="import_start"),
     path("programs/<slug:slug>/imports/<int:pk>/errors.csv", imports.ImportErrorsView.as_view(), name="import_errors"),
+    path("analytics/", analytics.OverviewView.as_view(), name="analytics"),
+    path("analytics/overview.csv", analytics.OverviewCSVView.as_view(), name="analytics_csv"),
+    path("analytics/liability/", analytics.LiabilityView.as_view(), name="analytics_liability"),
+    path("analytics/liability.csv", analytics.LiabilityCSVView.as_view(), name="analytics_liability_csv"),
+    path("analytics/value/", analytics.PyramidView.as_view(), name="analytics_value"),
+    path("analytics/value.csv", analytics.PyramidCSVView.as_view(), name="analytics_value_csv"),
+    path("analytics/cohorts/", analytics.CohortsView.as_view(), name="analytics_cohorts"),
+    path("analytics/cohorts.csv", analytics.CohortsCSVView.as_view(), name="analytics_cohorts_csv"),
 ]
 
 urlpatterns = [

@@ -1,0 +1,834 @@
+"""Program analytics for staff (`/staff/analytics/`): overview, liability and breakage, the value
+pyramid and enrolment cohorts, each page with its CSV.
+
+Member figures (enrolments, activity, tiers, redemptions, deciles, cohorts) are grouped by the
+database over accounts, filtered by region (the member's) and store (where the account was opened).
+Ledger figures come from `loyalty.analytics` and are program-wide: points are owed by the program,
+whatever store a member joined at. Every read here is a fixed number of queries.
+"""
+
+import csv
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pygal
+from dateutil.relativedelta import relativedelta
+from django import forms
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.db import connection
+from django.db.models import Count, DateField, F, Max, Min, Q, Sum
+from django.db.models.functions import TruncMonth
+from django.http import HttpResponse
+from django.utils import timezone
+from django.utils.formats import date_format, number_format
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.generic import TemplateView, View
+from pygal.style import Style
+
+from loyalty import analytics as ledger_analytics
+from loyalty.core.spreadsheets import spreadsheet_safe
+from loyalty.models import Account, AccountValue, Program, Tier, TierChange
+from members.models import Member, Store
+from rewards.models import Redemption
+
+ACTIVE_DAYS = 90
+RETENTION_DAYS = ((1, 30), (3, 91), (6, 182), (12, 365))  # months after enrolment, as days
+TOP = 10
+
+
+# --- filters ----------------------------------------------------------------------------------
+
+
+class AnalyticsFilterForm(forms.Form):
+    program = forms.ModelChoiceField(
+        label=gettext_lazy("Program"), queryset=Program.objects.exclude(status=Program.Status.DRAFT), required=False
+    )
+    start = forms.DateField(
+        label=gettext_lazy("From month"),
+        required=False,
+        input_formats=["%Y-%m"],
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+    )
+    end = forms.DateField(
+        label=gettext_lazy("To month"),
+        required=False,
+        input_formats=["%Y-%m"],
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+    )
+    region = forms.ChoiceField(label=gettext_lazy("Region"), required=False)
+    store = forms.ModelChoiceField(label=gettext_lazy("Store"), queryset=Store.objects.order_by("name"), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        regions = Store.objects.exclude(region="").order_by("region").values_list("region", flat=True).distinct()
+        self.fields["region"].choices = [("", _("Every region")), *((r, r) for r in regions)]
+        self.fields["store"].empty_label = _("Every store")
+        self.fields["program"].empty_label = None
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            self.add_error("end", _("Choose a month on or after the first month."))
+        return data
+
+
+@dataclass(frozen=True)
+class Scope:
+    program: Program
+    start: datetime.date  # first day of the first month
+    end: datetime.date  # first day of the last month
+    region: str = ""
+    store: Store | None = None
+    now: datetime.datetime = field(default_factory=timezone.now)
+
+    @property
+    def since(self) -> datetime.datetime:
+        return _aware(self.start)
+
+    @property
+    def until(self) -> datetime.datetime:
+        return _aware(self.end + relativedelta(months=1))
+
+    @property
+    def months(self) -> list[datetime.date]:
+        return ledger_analytics.months_between(self.start, self.end)
+
+    def accounts(self):
+        accounts = Account.objects.filter(program=self.program)
+        if self.region:
+            accounts = accounts.filter(member__region=self.region)
+        if self.store:
+            accounts = accounts.filter(enrolled_at_store=self.store)
+        return accounts
+
+    def account_filter(self, prefix: str, *, program_field: str | None = None) -> Q:
+        """The scope as a filter on a model linked to accounts by `prefix`; `program_field` names the
+        model's own program column, which spares joining a million accounts when no region or store is set."""
+        q = Q(**{program_field or f"{prefix}program": self.program})
+        if self.region:
+            q &= Q(**{f"{prefix}member__region": self.region})
+        if self.store:
+            q &= Q(**{f"{prefix}enrolled_at_store": self.store})
+        return q
+
+
+def _aware(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time()))
+
+
+def _month(field_name: str) -> TruncMonth:
+    return TruncMonth(field_name, output_field=DateField())
+
+
+def _share(part, whole) -> Decimal | None:
+    return Decimal(part) / Decimal(whole) if whole else None
+
+
+# --- overview ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Overview:
+    members: int
+    enrolled_this_month: int
+    active: int
+    by_channel: list[tuple[str, int]]
+    by_store: list[tuple[str, int]]
+    by_clerk: list[tuple[str, int]]
+    tiers: list[tuple[str, str, int]]  # name, colour, members
+    enrolments: list[tuple[datetime.date, int]]
+    movements: list[tuple[datetime.date, int, int]]  # month, upgrades, downgrades
+    points: list[ledger_analytics.RollForwardMonth]
+    first_redemption_days: Decimal | None
+    first_redeemers: int
+    top_rewards: list[tuple[str, int, int]]  # name, redemptions, points
+
+    @property
+    def engagement(self) -> Decimal | None:
+        return _share(self.active, self.members)
+
+    @property
+    def issued(self) -> int:
+        return sum(row.issued for row in self.points)
+
+    @property
+    def redeemed(self) -> int:
+        return sum(row.redeemed for row in self.points)
+
+    @property
+    def expired(self) -> int:
+        return sum(row.expired for row in self.points)
+
+    @property
+    def redemption_rate(self) -> Decimal | None:
+        return _share(self.redeemed, self.issued)
+
+    @property
+    def engagement_text(self) -> str:
+        return percent_text(self.engagement)
+
+    @property
+    def redemption_rate_text(self) -> str:
+        return percent_text(self.redemption_rate)
+
+    @property
+    def tier_shares(self) -> list[tuple[str, str, int, str]]:
+        return [(name, colour, n, percent_text(_share(n, self.members))) for name, colour, n in self.tiers]
+
+
+def overview(scope: Scope, ledger: ledger_analytics.Ledger) -> Overview:
+    accounts = scope.accounts()
+    month_start = _aware(ledger_analytics.month_start(scope.now))
+    channels = Member.Channel.choices
+    ladder = list(Tier.objects.filter(program=scope.program).order_by("rank").values_list("pk", "name", "colour"))
+    counts = accounts.aggregate(
+        no_tier=Count("pk", filter=Q(tier__isnull=True)),
+        **{f"tier_{pk}": Count("pk", filter=Q(tier_id=pk)) for pk, _name, _colour in ladder},
+        members=Count("pk"),
+        this_month=Count("pk", filter=Q(enrolled_at__gte=month_start)),
+        active=Count("pk", filter=Q(last_activity_at__gte=scope.now - datetime.timedelta(days=ACTIVE_DAYS))),
+        **{f"channel_{code}": Count("pk", filter=Q(member__enrolment_channel=code)) for code, _label in channels},
+    )
+    by_store = [
+        (name or _("No store (online, imported)"), n)
+        for name, n in accounts.values("enrolled_at_store__name")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "enrolled_at_store__name")
+        .values_list("enrolled_at_store__name", "n")[:TOP]
+    ]
+    by_clerk = [
+        (" ".join(filter(None, [first, last])) or email or _("No clerk (online, imported)"), n)
+        for first, last, email, n in accounts.values("enrolled_by")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "enrolled_by")
+        .values_list("enrolled_by__first_name", "enrolled_by__last_name", "enrolled_by__email", "n")[:TOP]
+    ]
+    tiers = [(name, colour, counts[f"tier_{pk}"]) for pk, name, colour in ladder]
+    if counts["no_tier"]:
+        tiers.append((None, None, counts["no_tier"]))
+    enrolled = dict(
+        accounts.filter(enrolled_at__gte=scope.since, enrolled_at__lt=scope.until)
+        .annotate(month=_month("enrolled_at"))
+        .values("month")
+        .annotate(n=Count("pk"))
+        .order_by()
+        .values_list("month", "n")
+    )
+    moves: dict[tuple[datetime.date, str], int] = {
+        (month, reason): n
+        for month, reason, n in TierChange.objects.filter(
+            scope.account_filter("account__"),
+            reason__in=[TierChange.Reason.UPGRADE, TierChange.Reason.DOWNGRADE],
+            changed_at__gte=scope.since,
+            changed_at__lt=scope.until,
+        )
+        .annotate(month=_month("changed_at"))
+        .values("month", "reason")
+        .annotate(n=Count("pk"))
+        .order_by()
+        .values_list("month", "reason", "n")
+    }
+    redemptions = Redemption.objects.filter(scope.account_filter("account__", program_field="program")).exclude(
+        status=Redemption.Status.CANCELLED
+    )
+    days, first_redeemers = _days_to_first_redemption(redemptions)
+    top_rewards = list(
+        redemptions.filter(created_at__gte=scope.since, created_at__lt=scope.until)
+        .values("reward")
+        .annotate(n=Count("pk"), points=Sum("points"))
+        .order_by("-n", "-points")
+        .values_list("reward__name", "n", "points")[:TOP]
+    )
+    return Overview(
+        members=counts["members"],
+        enrolled_this_month=counts["this_month"],
+        active=counts["active"],
+        by_channel=[(label, counts[f"channel_{code}"]) for code, label in channels],
+        by_store=by_store,
+        by_clerk=by_clerk,
+        tiers=[(name or _("No tier"), colour or "#9aa4b2", n) for name, colour, n in tiers],
+        enrolments=[(month, enrolled.get(month, 0)) for month in scope.months],
+        movements=[
+            (
+                month,
+                moves.get((month, TierChange.Reason.UPGRADE), 0),
+                moves.get((month, TierChange.Reason.DOWNGRADE), 0),
+            )
+            for month in scope.months
+        ],
+        points=ledger_analytics.roll_forward(ledger, start=scope.start, end=scope.end),
+        first_redemption_days=days,
+        first_redeemers=first_redeemers,
+        top_rewards=top_rewards,
+    )
+
+
+def _days_to_first_redemption(redemptions) -> tuple[Decimal | None, int]:
+    """Average days from enrolment to a member's first redemption, over members who redeemed (one query)."""
+    firsts = redemptions.values("account_id").annotate(first=Min("created_at"), enrolled=Min("account__enrolled_at"))
+    sql, params = firsts.query.sql_with_params()
+    if connection.vendor == "postgresql":
+        days = "AVG(EXTRACT(EPOCH FROM (f.first - f.enrolled))) / 86400"
+    else:  # SQLite, the demo
+        days = "AVG(julianday(f.first) - julianday(f.enrolled))"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {days}, COUNT(*) FROM ({sql}) f", params)  # our SQL around the ORM's
+        average, count = cursor.fetchone()
+    return (Decimal(str(average)).quantize(Decimal("0.1")) if average is not None else None), count
+
+
+# --- value pyramid ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decile:
+    decile: int
+    members: int
+    spend: Decimal
+    share: Decimal | None
+    average: Decimal
+    tiers: list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class Pyramid:
+    deciles: list[Decile]
+    computed_at: datetime.datetime | None
+    tier_names: list[str]
+    tier_colours: list[str]
+
+    @property
+    def spend(self) -> Decimal:
+        return sum((d.spend for d in self.deciles), Decimal("0"))
+
+    @property
+    def top_to_bottom(self) -> Decimal | None:
+        """How many times the top tenth's average member is worth the bottom tenth's."""
+        if not self.deciles:
+            return None
+        top, bottom = self.deciles[0], self.deciles[-1]
+        if top.decile != 1 or bottom.decile != 10 or not bottom.average:
+            return None
+        return (top.average / bottom.average).quantize(Decimal("0.1"))
+
+
+def pyramid(scope: Scope) -> Pyramid:
+    """Deciles with their spend and tier mix, in one query grouped by decile and tier."""
+    deciles: dict[int, dict] = {}
+    ranks: dict[str, int] = {}
+    colours: dict[str, str] = {}
+    for decile, rank, name, colour, members, spend, computed_at in (
+        AccountValue.objects.filter(scope.account_filter("account__"))
+        .values("decile", "account__tier__rank", "account__tier__name", "account__tier__colour")
+        .annotate(members=Count("pk"), spend=Sum("spend_12m"), computed_at=Max("computed_at"))
+        .order_by()
+        .values_list(
+            "decile",
+            "account__tier__rank",
+            "account__tier__name",
+            "account__tier__colour",
+            "members",
+            "spend",
+            "computed_at",
+        )
+    ):
+        name = name or _("No tier")
+        row = deciles.setdefault(decile, {"members": 0, "spend": Decimal("0"), "computed_at": computed_at, "mix": {}})
+        row["members"] += members
+        row["spend"] += spend
+        row["computed_at"] = max(row["computed_at"], computed_at)
+        row["mix"][name] = members
+        ranks[name] = rank if rank is not None else 1_000
+        colours[name] = colour or "#9aa4b2"
+    tier_names = sorted(ranks, key=ranks.get)  # the ladder from the entry tier up
+    total = sum((row["spend"] for row in deciles.values()), Decimal("0"))
+    return Pyramid(
+        deciles=[
+            Decile(
+                decile=decile,
+                members=row["members"],
+                spend=row["spend"],
+                share=_share(row["spend"], total),
+                average=(row["spend"] / row["members"]).quantize(Decimal("0.01")),
+                tiers=[(name, row["mix"].get(name, 0)) for name in tier_names],
+            )
+            for decile, row in sorted(deciles.items())
+        ],
+        computed_at=max((row["computed_at"] for row in deciles.values()), default=None),
+        tier_names=tier_names,
+        tier_colours=[colours[name] for name in tier_names],
+    )
+
+
+# --- cohorts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnrolmentCohort:
+    month: datetime.date
+    members: int
+    retention: list[tuple[int, int, Decimal | None]]  # per RETENTION_DAYS: eligible, still active, share
+
+
+def cohorts(scope: Scope) -> list[EnrolmentCohort]:
+    """Per enrolment month: of the members enrolled long enough ago, the share active again at least
+    N months (as days) after joining (one query). `last_activity_at` is the member's latest purchase,
+    activity or redemption, so "still active after N months" means they came back N months or later."""
+    aggregates = {"members": Count("pk")}
+    for months, days in RETENTION_DAYS:
+        offset = datetime.timedelta(days=days)
+        eligible = Q(enrolled_at__lte=scope.now - offset)
+        aggregates[f"eligible_{months}"] = Count("pk", filter=eligible)
+        aggregates[f"active_{months}"] = Count(
+            "pk",
+            filter=eligible & Q(last_activity_at__gte=F("enrolled_at") + offset),
+        )
+    rows = (
+        scope.accounts()
+        .filter(enrolled_at__gte=scope.since, enrolled_at__lt=scope.until)
+        .annotate(month=_month("enrolled_at"))
+        .values("month")
+        .annotate(**aggregates)
+        .order_by("month")
+    )
+    return [
+        EnrolmentCohort(
+            month=row["month"],
+            members=row["members"],
+            retention=[
+                (row[f"eligible_{m}"], row[f"active_{m}"], _share(row[f"active_{m}"], row[f"eligible_{m}"]))
+                for m, _days in RETENTION_DAYS
+            ],
+        )
+        for row in rows
+    ]
+
+
+# --- charts -----------------------------------------------------------------------------------
+
+
+def _style(*colors: str) -> Style:
+    return Style(
+        background="transparent",
+        plot_background="transparent",
+        colors=colors or ("#1f6feb", "#2da44e", "#d29922", "#9aa4b2", "#8250df"),
+        font_family="system-ui, sans-serif",
+        label_font_size=11,
+        major_label_font_size=11,
+        legend_font_size=12,
+        value_font_size=11,
+    )
+
+
+def _render(chart) -> str:
+    return mark_safe(chart.render(is_unicode=True, disable_xml_declaration=True))  # pygal escapes the labels it draws
+
+
+def _bar_chart(
+    labels: list[str], series: list[tuple[str, list]], *, y_title: str = "", colors=(), stacked=False, half=False
+):
+    """A bar chart; `half` for one drawn in half a page's width (fewer, larger labels)."""
+    chart_class = pygal.StackedBar if stacked else pygal.Bar
+    chart = chart_class(
+        style=_style(*colors),
+        js=[],
+        height=300 if half else 280,
+        width=480 if half else 760,
+        x_label_rotation=0,
+        show_minor_x_labels=False,
+        truncate_label=-1,
+        legend_at_bottom=True,
+        show_legend=len(series) > 1,
+        y_title=y_title,
+        explicit_size=False,
+        print_values=False,
+    )
+    chart.x_labels = labels
+    chart.x_labels_major = labels if len(labels) <= 10 else labels[:: max(len(labels) // (3 if half else 6), 1)]
+    for title, values in series:
+        chart.add(title, values)
+    return _render(chart)
+
+
+def _line_chart(labels: list[str], series: list[tuple[str, list]], *, y_title: str = ""):
+    chart = pygal.Line(
+        style=_style(),
+        js=[],
+        height=280,
+        width=760,
+        x_label_rotation=0,
+        show_minor_x_labels=False,
+        truncate_label=-1,
+        legend_at_bottom=True,
+        show_legend=len(series) > 1,
+        y_title=y_title,
+        explicit_size=False,
+        show_dots=len(labels) <= 24,
+    )
+    chart.x_labels = labels
+    chart.x_labels_major = labels[:: max(len(labels) // 6, 1)]
+    for title, values in series:
+        chart.add(title, values)
+    return _render(chart)
+
+
+def month_label(month: datetime.date) -> str:
+    return date_format(month, "YEAR_MONTH_FORMAT")
+
+
+def _percent(value: Decimal | None) -> float | None:
+    return None if value is None else float(round(value * 100, 1))
+
+
+# --- views ------------------------------------------------------------------------------------
+
+
+class AnalyticsMixin(PermissionRequiredMixin):
+    """Program managers and analysts (members.view_analytics); everything here only reads."""
+
+    permission_required: tuple[str, ...] = ("members.view_staff_pages", "members.view_analytics")
+    section = ""
+
+    def scope(self) -> Scope | None:
+        if hasattr(self, "_scope"):
+            return self._scope
+        self.form = AnalyticsFilterForm(self.request.GET or None)
+        data = self.form.cleaned_data if self.form.is_bound and self.form.is_valid() else {}
+        program = data.get("program") or self.form.fields["program"].queryset.order_by("name").first()
+        now = timezone.now()
+        this_month = ledger_analytics.month_start(now)
+        end = data.get("end") or this_month
+        start = data.get("start") or end - relativedelta(months=11)
+        self._scope = (
+            Scope(
+                program=program,
+                start=start.replace(day=1),
+                end=end.replace(day=1),
+                region=data.get("region", ""),
+                store=data.get("store"),
+                now=now,
+            )
+            if program
+            else None
+        )
+        if self._scope and not self.form.is_bound:  # show the period and program the page is about
+            self.form.initial = {"program": program.pk, "start": self._scope.start, "end": self._scope.end}
+        return self._scope
+
+    def get_context_data(self, **kwargs):
+        scope = self.scope()
+        query = self.request.GET.urlencode() if self.form.is_bound and self.form.is_valid() else ""
+        return super().get_context_data(scope=scope, form=self.form, section=self.section, query=query, **kwargs)
+
+
+class AnalyticsCSVMixin(AnalyticsMixin):
+    permission_required = ("members.view_staff_pages", "members.view_analytics", "members.export_reports")
+    filename = "analytics"
+
+    def get(self, request, *args, **kwargs):
+        scope = self.scope()
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        slug = scope.program.slug if scope else "none"
+        response["Content-Disposition"] = f'attachment; filename="{slug}-{self.filename}.csv"'
+        writer = csv.writer(response)
+        if scope:
+            for title, header, rows in self.tables(scope):
+                writer.writerow([spreadsheet_safe(str(title))])
+                writer.writerow([spreadsheet_safe(str(h)) for h in header])
+                for row in rows:
+                    writer.writerow([spreadsheet_safe(_csv_value(v)) for v in row])
+                writer.writerow([])
+        return response
+
+    def tables(self, scope: Scope):
+        raise NotImplementedError
+
+
+def _csv_value(value):
+    """Months as 2026-03, dates in ISO, nothing as an empty cell; numbers stay numbers (never escaped)."""
+    if isinstance(value, datetime.date):
+        return value.strftime("%Y-%m") if value.day == 1 else value.isoformat()
+    if value is None:
+        return ""
+    return value if isinstance(value, int | Decimal) else str(value)
+
+
+class OverviewView(AnalyticsMixin, TemplateView):
+    template_name = "staff/analytics/overview.html"
+    section = "overview"
+
+    def get_context_data(self, **kwargs):
+        scope = self.scope()
+        context = {}
+        if scope:
+            ledger = ledger_analytics.ledger_read(program=scope.program)
+            o = overview(scope, ledger)
+            labels = [month_label(m) for m in scope.months]
+            context = {
+                "o": o,
+                "mark": ledger.mark,
+                "enrolment_chart": _bar_chart(
+                    labels, [(_("Members enrolled"), [n for _m, n in o.enrolments])], half=True
+                ),
+                "points_chart": _bar_chart(
+                    labels,
+                    [
+                        (_("Issued"), [row.issued for row in o.points]),
+                        (_("Redeemed"), [row.redeemed for row in o.points]),
+                        (_("Expired"), [row.expired for row in o.points]),
+                    ],
+                    y_title=_("Points"),
+                    colors=("#1f6feb", "#2da44e", "#d29922"),
+                ),
+                "tier_chart": _bar_chart(
+                    [name for name, _c, _n in o.tiers], [(_("Members"), [n for _name, _c, n in o.tiers])], half=True
+                ),
+                "movement_chart": _bar_chart(
+                    labels,
+                    [
+                        (_("Upgrades"), [up for _m, up, _d in o.movements]),
+                        (_("Downgrades"), [down for _m, _u, down in o.movements]),
+                    ],
+                    colors=("#2da44e", "#cf222e"),
+                    half=True,
+                ),
+            }
+        return super().get_context_data(**context, **kwargs)
+
+
+class OverviewCSVView(AnalyticsCSVMixin, View):
+    filename = "overview"
+
+    def tables(self, scope):
+        o = overview(scope, ledger_analytics.ledger_read(program=scope.program))
+        yield (
+            _("Members"),
+            [_("Figure"), _("Value")],
+            [
+                (_("Members enrolled"), o.members),
+                (_("Enrolled this month"), o.enrolled_this_month),
+                (_("Active in the last 90 days"), o.active),
+                (_("Engagement rate"), _fmt_share(o.engagement)),
+                (_("Points issued"), o.issued),
+                (_("Points redeemed"), o.redeemed),
+                (_("Points expired"), o.expired),
+                (_("Redemption rate"), _fmt_share(o.redemption_rate)),
+                (_("Average days to first redemption"), o.first_redemption_days),
+            ],
+        )
+        yield _("Enrolments by channel"), [_("Channel"), _("Members")], o.by_channel
+        yield _("Enrolments by store"), [_("Store"), _("Members")], o.by_store
+        yield _("Enrolments by clerk"), [_("Clerk"), _("Members")], o.by_clerk
+        yield _("Tier distribution"), [_("Tier"), _("Members")], [(name, n) for name, _c, n in o.tiers]
+        yield _("Enrolments per month"), [_("Month"), _("Members")], o.enrolments
+        yield _("Tier movements per month"), [_("Month"), _("Upgrades"), _("Downgrades")], o.movements
+        yield (
+            _("Points per month"),
+            [_("Month"), _("Issued"), _("Redeemed"), _("Expired")],
+            [(row.month, row.issued, row.redeemed, row.expired) for row in o.points],
+        )
+        yield _("Top rewards"), [_("Reward"), _("Redemptions"), _("Points")], o.top_rewards
+
+
+def _fmt_share(value: Decimal | None) -> str:
+    """A share for CSV: plain digits, whatever the reader's language."""
+    return "" if value is None else f"{value * 100:.1f}%"
+
+
+def percent_text(value: Decimal | None) -> str:
+    """A share for a page, in the reader's number format."""
+    return "" if value is None else f"{number_format(value * 100, 1)} %"
+
+
+def liability_figures(scope: Scope) -> dict:
+    ledger = ledger_analytics.ledger_read(program=scope.program)
+    return {
+        "ledger": ledger,
+        "mark": ledger.mark,
+        "liability": ledger_analytics.liability(program=scope.program, ledger=ledger),
+        "roll_forward": ledger_analytics.roll_forward(ledger, start=scope.start, end=scope.end),
+        "cohorts": ledger_analytics.breakage_by_cohort(ledger, start=scope.start, end=scope.end),
+        "expiring": ledger_analytics.points_expiring(program=scope.program, mark=ledger.mark, as_of=scope.now),
+    }
+
+
+def _expiring_rows(f: dict) -> list[dict]:
+    value = f["liability"].point_value
+    return [{"month": e.month, "points": e.points, "value": Decimal(e.points) * value} for e in f["expiring"]]
+
+
+class LiabilityView(AnalyticsMixin, TemplateView):
+    template_name = "staff/analytics/liability.html"
+    section = "liability"
+
+    def get_context_data(self, **kwargs):
+        scope = self.scope()
+        context = {}
+        if scope:
+            context = liability_figures(scope)
+            context["expiring_total"] = sum(e.points for e in context["expiring"])
+            context["expiring"] = _expiring_rows(context)
+            context["cohorts"] = [
+                {
+                    "month": c.month,
+                    "issued": c.issued,
+                    "expired": c.expired,
+                    "breakage": c.breakage,
+                    "breakage_text": percent_text(c.breakage),
+                }
+                for c in context["cohorts"]
+            ]
+            rows = context["roll_forward"]
+            context["closing_chart"] = _line_chart(
+                [month_label(row.month) for row in rows],
+                [(_("Outstanding points at month end"), [row.closing for row in rows])],
+                y_title=_("Points"),
+            )
+            context["breakage_chart"] = _bar_chart(
+                [month_label(c["month"]) for c in context["cohorts"]],
+                [(_("Breakage (%)"), [_percent(c["breakage"]) for c in context["cohorts"]])],
+                y_title=_("% of the points issued that month"),
+                colors=("#d29922",),
+                half=True,
+            )
+        return super().get_context_data(**context, **kwargs)
+
+
+class LiabilityCSVView(AnalyticsCSVMixin, View):
+    filename = "liability"
+
+    def tables(self, scope):
+        f = liability_figures(scope)
+        liability = f["liability"]
+        yield (
+            _("Liability"),
+            [_("Figure"), _("Value")],
+            [
+                (_("Available points"), liability.available),
+                (_("Pending points"), liability.pending),
+                (_("Outstanding points"), liability.points),
+                (_("Point value"), f"{liability.point_value} {liability.currency}"),
+                (_("Liability"), f"{liability.value} {liability.currency}"),
+                (_("Sum of the ledger"), liability.ledger_total),
+            ],
+        )
+        yield (
+            _("Roll-forward"),
+            [
+                _("Month"),
+                _("Opening"),
+                _("Issued"),
+                _("Redeemed"),
+                _("Expired"),
+                _("Adjustments"),
+                _("Reversals"),
+                _("Opening balances and migrations"),
+                _("Closing"),
+            ],
+            [
+                (r.month, r.opening, r.issued, r.redeemed, r.expired, r.adjusted, r.reversed, r.carried_in, r.closing)
+                for r in f["roll_forward"]
+            ],
+        )
+        yield (
+            _("Breakage by issue month"),
+            [_("Issued in"), _("Points issued"), _("Points expired"), _("Breakage")],
+            [(c.month, c.issued, c.expired, _fmt_share(c.breakage)) for c in f["cohorts"]],
+        )
+        yield _("Points expiring"), [_("Month"), _("Points")], [(e.month, e.points) for e in f["expiring"]]
+
+
+class PyramidView(AnalyticsMixin, TemplateView):
+    template_name = "staff/analytics/pyramid.html"
+    section = "pyramid"
+
+    def get_context_data(self, **kwargs):
+        scope = self.scope()
+        context = {}
+        if scope:
+            p = pyramid(scope)
+            context = {
+                "p": p,
+                "ranked": sum(d.members for d in p.deciles),
+                "top_share": percent_text(p.deciles[0].share) if p.deciles and p.deciles[0].decile == 1 else "",
+                "deciles": [{**d.__dict__, "share_text": percent_text(d.share)} for d in p.deciles],
+            }
+            if p.deciles:
+                context["share_chart"] = _bar_chart(
+                    [str(d.decile) for d in p.deciles],
+                    [(_("Share of spend (%)"), [_percent(d.share) for d in p.deciles])],
+                    y_title=_("% of 12-month spend"),
+                    half=True,
+                )
+                context["tier_chart"] = _bar_chart(
+                    [str(d.decile) for d in p.deciles],
+                    [(name, [d.tiers[i][1] for d in p.deciles]) for i, name in enumerate(p.tier_names)],
+                    y_title=_("Members"),
+                    colors=tuple(p.tier_colours),
+                    stacked=True,
+                    half=True,
+                )
+        return super().get_context_data(**context, **kwargs)
+
+
+class PyramidCSVView(AnalyticsCSVMixin, View):
+    filename = "value-pyramid"
+
+    def tables(self, scope):
+        p = pyramid(scope)
+        yield (
+            _("Value pyramid"),
+            [_("Decile"), _("Members"), _("Spend"), _("Share of spend"), _("Average spend"), *p.tier_names],
+            [
+                (d.decile, d.members, d.spend, _fmt_share(d.share), d.average, *(n for _name, n in d.tiers))
+                for d in p.deciles
+            ],
+        )
+
+
+class CohortsView(AnalyticsMixin, TemplateView):
+    template_name = "staff/analytics/cohorts.html"
+    section = "cohorts"
+
+    def get_context_data(self, **kwargs):
+        scope = self.scope()
+        rows = [
+            {
+                "month": c.month,
+                "members": c.members,
+                "cells": [
+                    {
+                        "eligible": eligible,
+                        "active": active,
+                        "text": percent_text(share),
+                        "heat": f"{float(share or 0) * 100:.0f}%",
+                    }
+                    for eligible, active, share in c.retention
+                ],
+            }
+            for c in (cohorts(scope) if scope else [])
+        ]
+        return super().get_context_data(cohorts=rows, retention_months=[m for m, _d in RETENTION_DAYS], **kwargs)
+
+
+class CohortsCSVView(AnalyticsCSVMixin, View):
+    filename = "cohorts"
+
+    def tables(self, scope):
+        header = [_("Enrolled in"), _("Members")]
+        for months, _days in RETENTION_DAYS:
+            header += [
+                _("Eligible after %(months)s months") % {"months": months},
+                _("Active after %(months)s months") % {"months": months},
+                _("Retention after %(months)s months") % {"months": months},
+            ]
+        rows = []
+        for c in cohorts(scope):
+            row = [c.month, c.members]
+            for eligible, active, share in c.retention:
+                row += [eligible, active, _fmt_share(share)]
+            rows.append(row)
+        yield _("Retention by enrolment month"), header, rows
