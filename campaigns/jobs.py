@@ -2,7 +2,8 @@
 
 from django.utils.translation import gettext_lazy as _
 
-from campaigns import services
+from campaigns import services, transitions
+from campaigns.models import Transition
 from loyalty.core import jobs
 
 jobs.register(
@@ -16,5 +17,29 @@ jobs.register(
         cadence="5 minutes",
         crontab={"minute": "*/5", "hour": "*"},
         run_chunk=jobs.whole(lambda as_of: services.campaigns_tick(as_of=as_of)),
+    )
+)
+
+
+def _migrate_chunk(scope: str, low: int, high: int, as_of) -> tuple[int, int]:
+    return transitions.transition_migrate_chunk(
+        transition=Transition.objects.get(pk=scope), low=low, high=high, as_of=as_of
+    )
+
+
+jobs.register(
+    jobs.Job(
+        name="campaigns.migrate_transition",
+        title=_("Migrate accounts of a program transition"),
+        description=_(
+            "From the cut-over day, move each account of a transition being migrated to the new program, "
+            "or convert or close it, once; started from the transition's page, and resumed by the schedule "
+            "if it stopped."
+        ),
+        cadence="daily",
+        crontab={"minute": "30", "hour": "3"},
+        plan=transitions.migration_plan_chunks,
+        run_chunk=_migrate_chunk,
+        counts_points=True,
     )
 )

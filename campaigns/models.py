@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.models import Account, EarnBudget, EarnRule, Program, Tier
+from loyalty.models import Account, EarnBudget, EarnRule, Program, TermsVersion, Tier
 from members.models import Member, Store
 
 
@@ -322,3 +322,214 @@ class MessageSend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message} → {self.member}"
+
+
+# --- program transitions (campaigns.transitions) ---------------------------------------------------
+
+
+class Transition(models.Model):
+    """A program's move to new terms that members must accept again: told by name (announcement, then
+    reminders to those who have not accepted), a deadline to accept, and a cut-over day from which the
+    migration plan moves every account once (campaigns.transitions)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        ANNOUNCED = "announced", _("Announced")
+        MIGRATING = "migrating", _("Migrating accounts")
+        COMPLETED = "completed", _("Completed")
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="transitions")
+    terms = models.ForeignKey(
+        TermsVersion,
+        on_delete=models.PROTECT,
+        related_name="transitions",
+        verbose_name=_("new terms"),
+        help_text=_("A version of the program's terms that members must accept again."),
+    )
+    name = models.CharField(_("name"), max_length=120)
+    announce_on = models.DateField(_("announced on"))
+    accept_by = models.DateField(_("members accept by"), help_text=_("The last day members can accept."))
+    cutover_on = models.DateField(_("cut-over on"), help_text=_("The day balances move to the new program."))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    # The burn window: rewards (rewards, layer 3) the member pages put forward until the cut-over.
+    burn_rewards = models.ManyToManyField(
+        "rewards.Reward",
+        blank=True,
+        related_name="+",
+        verbose_name=_("rewards to use points on"),
+        help_text=_("Small, cheap or promotional rewards shown to members with the deadline until the cut-over."),
+    )
+    # The job run that migrates the accounts (layer 0's runner), once started.
+    job_run = models.ForeignKey(
+        "core.JobRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("job run")
+    )
+    announced_at = models.DateTimeField(_("announced at"), null=True, blank=True)
+    migration_started_at = models.DateTimeField(_("migration started at"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("program transition")
+        verbose_name_plural = _("program transitions")
+        ordering = ["-cutover_on", "-pk"]
+        permissions = [("execute_transition", _("Can announce a program transition and migrate its accounts"))]
+        constraints = [
+            models.UniqueConstraint(fields=["terms"], name="transition_one_per_terms"),
+            models.CheckConstraint(
+                condition=Q(accept_by__gte=F("announce_on")) & Q(cutover_on__gt=F("accept_by")),
+                name="transition_dates_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TransitionNotice(models.Model):
+    """The log of who was told of a transition, how and when: one row per member and notice (the
+    announcement is reminder 0), so a notice is never sent twice."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+        LETTER = "letter", _("Letter")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    transition = models.ForeignKey(Transition, on_delete=models.CASCADE, related_name="notices")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    reminder = models.PositiveSmallIntegerField(_("reminder"), default=0, help_text=_("0 is the announcement."))
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.QUEUED)
+    email = models.EmailField(_("sent to"), blank=True)
+    language = models.CharField(_("language"), max_length=8, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    sent_at = models.DateTimeField(_("sent or printed at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("transition notice")
+        verbose_name_plural = _("transition notices")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["transition", "account", "reminder"], name="transitionnotice_once_per_member"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["transition", "channel", "account"],
+                condition=Q(status="queued"),
+                name="transitionnotice_queued_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transition} → {self.account_id} ({self.channel} {self.reminder})"
+
+
+class MigrationPlan(models.Model):
+    """How a transition moves accounts: accepted members to the target program at a conversion rate and
+    a tier mapping; members who never accepted get a voucher worth an uplift over their balance's value,
+    or are closed (their points released)."""
+
+    class Unaccepted(models.TextChoices):
+        VOUCHER = "voucher", _("Convert the balance into a voucher")
+        CLOSE = "close", _("Close: the balance lapses")
+
+    RE_EVALUATE = "re-evaluate"
+
+    transition = models.OneToOneField(Transition, on_delete=models.CASCADE, related_name="plan")
+    target_program = models.ForeignKey(
+        Program, on_delete=models.PROTECT, related_name="+", verbose_name=_("new program")
+    )
+    conversion_rate = models.DecimalField(
+        _("conversion rate"),
+        max_digits=10,
+        decimal_places=4,
+        default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("0.0001"))],
+        help_text=_("New points for one old point."),
+    )
+    rounding = models.CharField(
+        _("rounding"), max_length=8, choices=EarnRule.Rounding.choices, default=EarnRule.Rounding.DOWN
+    )
+    tier_mapping = models.JSONField(
+        _("tier mapping"),
+        default=dict,
+        blank=True,
+        help_text=_("Old tier id -> new tier id, or “re-evaluate” (the default)."),
+    )
+    unaccepted = models.CharField(
+        _("members who never accepted"), max_length=8, choices=Unaccepted.choices, default=Unaccepted.VOUCHER
+    )
+    uplift_percent = models.DecimalField(
+        _("voucher uplift (%)"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("10"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("200"))],
+        help_text=_("10 gives a voucher worth 110% of the balance's value."),
+    )
+    voucher_valid_days = models.PositiveSmallIntegerField(
+        _("voucher valid for (days)"), default=365, validators=[MinValueValidator(1)]
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("migration plan")
+        verbose_name_plural = _("migration plans")
+        constraints = [
+            models.CheckConstraint(condition=Q(conversion_rate__gt=0), name="migrationplan_rate_positive"),
+            models.CheckConstraint(
+                condition=Q(uplift_percent__gte=0) & Q(uplift_percent__lte=200), name="migrationplan_uplift_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transition} → {self.target_program}"
+
+
+class MigrationOutcome(models.Model):
+    """What the migration did to one account: exactly one row per account of the program, written in the
+    same transaction as its ledger entries and voucher."""
+
+    class State(models.TextChoices):
+        MIGRATED = "migrated", _("Migrated")
+        CONVERTED = "converted", _("Converted into a voucher")
+        CLOSED = "closed", _("Closed")
+
+    transition = models.ForeignKey(Transition, on_delete=models.CASCADE, related_name="outcomes")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(_("state"), max_length=10, choices=State.choices)
+    accepted = models.BooleanField(_("accepted the new terms"), default=False)
+    points_out = models.BigIntegerField(_("points out"), default=0)
+    pending_released = models.BigIntegerField(_("pending points released"), default=0)
+    points_in = models.BigIntegerField(_("points in"), default=0)
+    to_account = models.ForeignKey(Account, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # A voucher (rewards, layer 3) issued instead of the balance.
+    voucher = models.ForeignKey("rewards.Voucher", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    voucher_amount = models.DecimalField(_("voucher value"), max_digits=12, decimal_places=2, null=True, blank=True)
+    done_at = models.DateTimeField(_("done at"))
+
+    class Meta:
+        verbose_name = _("migration outcome")
+        verbose_name_plural = _("migration outcomes")
+        constraints = [
+            models.UniqueConstraint(fields=["transition", "account"], name="migrationoutcome_once_per_account"),
+            models.CheckConstraint(
+                condition=Q(points_out__gte=0) & Q(points_in__gte=0) & Q(pending_released__gte=0),
+                name="migrationoutcome_points_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.state}"

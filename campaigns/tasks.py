@@ -23,3 +23,20 @@ def send_message(message_id: int) -> int:
             return handled
     messaging.message_sent_mark(message=message)
     return handled
+
+
+@shared_task(name="campaigns.send_transition_notices", acks_late=True)
+def send_transition_notices(transition_id: int) -> int:
+    """Send a transition's queued email notices batch by batch (hands over after JOB_TASK_SECONDS)."""
+    from campaigns import transitions
+    from campaigns.models import Transition
+
+    transition = Transition.objects.get(pk=transition_id)
+    deadline = time.monotonic() + settings.JOB_TASK_SECONDS
+    handled = 0
+    while done := transitions.notice_emails_send_batch(transition=transition):
+        handled += done
+        if time.monotonic() > deadline:
+            send_transition_notices.delay(transition_id)
+            return handled
+    return handled

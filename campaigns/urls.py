@@ -1,8 +1,8 @@
-"""Campaign staff pages, under /staff/programs/<slug>/ (segments/, campaigns/, messages/)."""
+"""Campaign staff pages, under /staff/programs/<slug>/ (segments/, campaigns/, messages/, transitions/)."""
 
 from django.urls import path
 
-from campaigns.views import campaigns, messages, segments
+from campaigns.views import campaigns, messages, segments, transitions
 
 app_name = "campaigns"
 
@@ -39,4 +39,27 @@ urlpatterns = [
     path("messages/<int:pk>/preview/", messages.MessagePreviewView.as_view(), name="message_preview"),
     path("messages/<int:pk>/send/", messages.MessageSendView.as_view(), name="message_send"),
     path("messages/<int:pk>/log/", messages.MessageLogView.as_view(), name="message_log"),
+    # --- program transitions (campaigns/views/transitions.py) ---
+    path("transitions/", transitions.TransitionListView.as_view(), name="transitions"),
+    path("transitions/<int:pk>/", transitions.TransitionDetailView.as_view(), name="transition"),
+    path("transitions/<int:pk>/plan/", transitions.MigrationPlanView.as_view(), name="transition_plan"),
+    *(
+        path(
+            f"transitions/<int:pk>/{action}/",
+            transitions.TransitionActionView.as_view(action=action),
+            name=f"transition_{action}",
+        )
+        for action in transitions.TransitionActionView.ACTIONS
+    ),
+    path("transitions/<int:pk>/rewards/", transitions.TransitionRewardsView.as_view(), name="transition_rewards"),
+    path("transitions/<int:pk>/letters.pdf", transitions.TransitionLettersView.as_view(), name="transition_letters"),
+    path(
+        "transitions/<int:pk>/letters/<int:account_pk>.pdf",
+        transitions.MemberLetterView.as_view(),
+        name="transition_letter",
+    ),
+    path("transitions/<int:pk>/report/", transitions.TransitionReportView.as_view(), name="transition_report"),
+    path(
+        "transitions/<int:pk>/report.csv", transitions.TransitionReportCSVView.as_view(), name="transition_report_csv"
+    ),
 ]

@@ -1319,6 +1319,152 @@ def adjust(
     return entry
 
 
+@dataclass(frozen=True)
+class MigrateResult:
+    out_entry: LedgerEntry | None  # None when there was nothing to take out
+    in_entry: LedgerEntry | None  # None when nothing was posted in (a conversion, a closing, zero points)
+    to_account: Account | None
+    pending_released: int
+
+
+@transaction.atomic
+def migrate_points(
+    *,
+    from_account: Account,
+    points_out: int,
+    reason_out: str,
+    idempotency_key: str,
+    to_program: Program | None = None,
+    to_tier: Tier | None = None,
+    points_in: int = 0,
+    reason_in: str = "",
+    created_by=None,
+) -> MigrateResult:
+    """Move an account's whole balance out of its program (a program transition): its pending points are
+    released first (the return window is waived: a later return records what it cannot take back as not
+    recovered), then `points_out` (which must be the whole balance, so the caller decides under the same
+    lock) leaves as a `migrate` entry, soonest-expiring lots first. With `to_program`, `points_in` arrive
+    there as a new `migrate` lot, in the member's account (opened at `to_tier` without a welcome bonus
+    when they have none; an existing account's tier is raised to `to_tier`, never lowered). Without it,
+    the points simply leave (converted into a voucher, or lapsed with the account). Both accounts are
+    locked in id order. A retry with the same key returns the first result; other content is refused."""
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > 150:
+        raise ApplicationError(_("A migration needs an idempotency key of 1 to 150 characters."), code="invalid")
+    for value in (points_out, points_in):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ApplicationError(_("Points to migrate must be whole numbers, zero or more."), code="invalid")
+    if points_in and to_program is None:
+        raise ApplicationError(_("Points can only be migrated into a program."), code="invalid")
+    if to_program is not None and to_program.pk == from_account.program_id:
+        raise ApplicationError(_("Choose another program to migrate points into."), code="invalid")
+    if to_tier is not None and (to_program is None or to_tier.program_id != to_program.pk):
+        raise ApplicationError(_("Choose a tier of the program the points go to."), code="invalid")
+    fingerprint = _fingerprint(
+        account=from_account.pk,
+        points_out=points_out,
+        points_in=points_in,
+        to_program=to_program.pk if to_program else None,
+    )
+    existing_to = (
+        Account.objects.filter(member_id=from_account.member_id, program=to_program).first() if to_program else None
+    )
+    # Both accounts in id order, as every money path that holds two does.
+    locked = {
+        account.pk: account
+        for account in Account.objects.select_for_update(of=("self",))
+        .select_related("program", "member", "tier")
+        .filter(pk__in=[from_account.pk] + ([existing_to.pk] if existing_to else []))
+        .order_by("pk")
+    }
+    account = locked[from_account.pk]
+    to_account = locked.get(existing_to.pk) if existing_to else None
+    previous = _same_content(
+        LedgerEntry.objects.filter(program=account.program, idempotency_key=f"{key}:out").first(), fingerprint
+    )
+    previous_in = (
+        _same_content(LedgerEntry.objects.filter(program=to_program, idempotency_key=f"{key}:in").first(), fingerprint)
+        if to_program
+        else None
+    )
+    if previous or previous_in:
+        return MigrateResult(previous, previous_in, to_account, 0)
+    now = timezone.now()
+    released = account.pending
+    if released:
+        LedgerEntry.objects.filter(account=account, is_available=False).update(is_available=True)
+        account.balance, account.pending = account.balance + released, 0
+    if points_out != account.balance:
+        raise ApplicationError(
+            _("The balance changed to %(balance)s points while the migration was prepared; prepare it again.")
+            % {"balance": account.balance},
+            code="balance_changed",
+        )
+    out_entry = None
+    if points_out:
+        out_entry = _post_debit(
+            account,
+            kind=LedgerEntry.Kind.MIGRATE,
+            points=points_out,
+            reason=_require_reason(reason_out),
+            idempotency_key=f"{key}:out",
+            fingerprint=fingerprint,
+            created_by=created_by,
+        )
+        _touch(account, now)
+    _save_account(account)
+    in_entry = None
+    if to_program is not None:
+        if to_account is None:
+            to_account = _migration_account_open(account, to_program=to_program, to_tier=to_tier, at=now)
+        elif to_tier is not None and (to_account.tier is None or to_tier.rank > to_account.tier.rank):
+            _set_tier(
+                to_account, to_tier, reason=TierChange.Reason.IMPORT, at=now, entry_tier=program_entry_tier(to_program)
+            )
+        if points_in:
+            in_entry = _post_lot(
+                to_account,
+                kind=LedgerEntry.Kind.MIGRATE,
+                points=points_in,
+                qualifying_points=0,
+                reason=_require_reason(reason_in),
+                occurred_at=now,
+                activity_type="migration",
+                idempotency_key=f"{key}:in",
+                fingerprint=fingerprint,
+                created_by=created_by,
+            )
+            _touch(to_account, now)
+        _save_account(to_account)
+    return MigrateResult(out_entry, in_entry, to_account, released)
+
+
+def _migration_account_open(
+    account: Account, *, to_program: Program, to_tier: Tier | None, at: datetime.datetime
+) -> Account:
+    """The member's account in the program they move to: no welcome bonus (they bring their points),
+    enrolled as in the program they leave; the tier change is recorded as an import."""
+    entry_tier = program_entry_tier(to_program)
+    tier = to_tier or entry_tier
+    to_account = Account.objects.create(
+        member=account.member,
+        program=to_program,
+        tier=entry_tier,
+        tier_since=at,
+        enrolled_at=at,
+        last_activity_at=at,
+        enrolled_by=account.enrolled_by,
+        enrolled_at_store=account.enrolled_at_store,
+    )
+    to_account.program = to_program
+    TierChange.objects.create(
+        account=to_account, from_tier=None, to_tier=entry_tier, reason=TierChange.Reason.ENROLMENT, changed_at=at
+    )
+    if tier.pk != entry_tier.pk:
+        _set_tier(to_account, tier, reason=TierChange.Reason.IMPORT, at=at, entry_tier=entry_tier)
+    return to_account
+
+
 # --- batch jobs: set-based SQL, in chunks of accounts, each chunk one transaction ---------------------
 
 

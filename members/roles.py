@@ -21,11 +21,12 @@ STAFF_ROLES = frozenset({Role.PROGRAM_MANAGER, Role.ANALYST})
 
 _PROGRAM_CONFIG = ("program", "tier", "tierbenefit", "earnrule", "termsversion")
 _BOOKS = ("account", "ledgerentry", "purchase", "purchasereturn", "activity", "tierchange", "termsacceptance")
+_TRANSITIONS = ("transition", "transitionnotice", "migrationplan", "migrationoutcome")
 _READ_EVERYTHING = frozenset(
     {f"loyalty.view_{model}" for model in (*_PROGRAM_CONFIG, *_BOOKS, "invitation")}
     | {"members.view_store", "members.view_member", "members.view_membertype", "members.view_consentrecord"}
     | {f"rewards.view_{model}" for model in ("reward", "redemption", "voucher")}
-    | {f"campaigns.view_{model}" for model in ("segment", "campaign", "message", "messagesend")}
+    | {f"campaigns.view_{model}" for model in ("segment", "campaign", "message", "messagesend", *_TRANSITIONS)}
     | {"core.view_jobrun", "django_celery_beat.view_periodictask", "django_celery_beat.view_crontabschedule"}
 )
 
@@ -67,6 +68,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         ),
         "campaigns.delete_segment",
         "campaigns.launch_campaign",
+        # Program transitions: open one, plan the migration; announcing, printing and migrating is executing.
+        *(f"campaigns.{action}_{model}" for model in ("transition", "migrationplan") for action in ("add", "change")),
+        "campaigns.execute_transition",
         "loyalty.view_legacyimport",
         "django_celery_beat.change_periodictask",
         "django_celery_beat.add_crontabschedule",

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import View
 
+from campaigns.transitions import member_transitions
 from loyalty import selectors, services
 from loyalty.core.exceptions import ApplicationError
 from loyalty.core.forms import add_application_error
@@ -76,6 +77,9 @@ class DeskMixin(ClerkRequiredMixin):
             "activity_form": DeskActivityForm(accounts=accounts, initial={"request_id": uuid.uuid4().hex}),
             "redeem_form": DeskRedeemForm(offers=offers, initial={"request_id": uuid.uuid4().hex}),
             "offers": offers,
+            "transitions": member_transitions(
+                member=member, programs=[a.program_id for a in accounts], with_rewards=False
+            ),
             **extra,
         }
         return render(self.request, "desk/member.html", context, status=status)

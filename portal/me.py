@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import View
 
+from campaigns.transitions import member_transitions
 from loyalty import selectors, services
 from loyalty.core.exceptions import ApplicationError
 from loyalty.core.forms import add_application_error
@@ -88,6 +89,7 @@ class DashboardView(MemberMixin, View):
                 "claims": claims,
                 "expiring_days": EXPIRING_DAYS,
                 "vouchers": reward_selectors.usable_vouchers(member=self.member)[:3],
+                "transitions": member_transitions(member=self.member),
             },
         )
 
