@@ -12,7 +12,6 @@ import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import pygal
 from dateutil.relativedelta import relativedelta
 from django import forms
 from django.contrib.auth.mixins import PermissionRequiredMixin
@@ -22,13 +21,12 @@ from django.db.models.functions import TruncMonth
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import TemplateView, View
-from pygal.style import Style
 
 from loyalty import analytics as ledger_analytics
+from loyalty.core import charts
 from loyalty.core.spreadsheets import spreadsheet_safe
 from loyalty.models import Account, AccountValue, Program, Tier, TierChange
 from members.models import Member, Store
@@ -410,71 +408,6 @@ def cohorts(scope: Scope) -> list[EnrolmentCohort]:
 # --- charts -----------------------------------------------------------------------------------
 
 
-def _style(*colors: str) -> Style:
-    return Style(
-        background="transparent",
-        plot_background="transparent",
-        colors=colors or ("#1f6feb", "#2da44e", "#d29922", "#9aa4b2", "#8250df"),
-        font_family="system-ui, sans-serif",
-        label_font_size=11,
-        major_label_font_size=11,
-        legend_font_size=12,
-        value_font_size=11,
-    )
-
-
-def _render(chart) -> str:
-    return mark_safe(chart.render(is_unicode=True, disable_xml_declaration=True))  # pygal escapes the labels it draws
-
-
-def _bar_chart(
-    labels: list[str], series: list[tuple[str, list]], *, y_title: str = "", colors=(), stacked=False, half=False
-):
-    """A bar chart; `half` for one drawn in half a page's width (fewer, larger labels)."""
-    chart_class = pygal.StackedBar if stacked else pygal.Bar
-    chart = chart_class(
-        style=_style(*colors),
-        js=[],
-        height=300 if half else 280,
-        width=480 if half else 760,
-        x_label_rotation=0,
-        show_minor_x_labels=False,
-        truncate_label=-1,
-        legend_at_bottom=True,
-        show_legend=len(series) > 1,
-        y_title=y_title,
-        explicit_size=False,
-        print_values=False,
-    )
-    chart.x_labels = labels
-    chart.x_labels_major = labels if len(labels) <= 10 else labels[:: max(len(labels) // (3 if half else 6), 1)]
-    for title, values in series:
-        chart.add(title, values)
-    return _render(chart)
-
-
-def _line_chart(labels: list[str], series: list[tuple[str, list]], *, y_title: str = ""):
-    chart = pygal.Line(
-        style=_style(),
-        js=[],
-        height=280,
-        width=760,
-        x_label_rotation=0,
-        show_minor_x_labels=False,
-        truncate_label=-1,
-        legend_at_bottom=True,
-        show_legend=len(series) > 1,
-        y_title=y_title,
-        explicit_size=False,
-        show_dots=len(labels) <= 24,
-    )
-    chart.x_labels = labels
-    chart.x_labels_major = labels[:: max(len(labels) // 6, 1)]
-    for title, values in series:
-        chart.add(title, values)
-    return _render(chart)
-
-
 def month_label(month: datetime.date) -> str:
     return date_format(month, "YEAR_MONTH_FORMAT")
 
@@ -570,10 +503,10 @@ class OverviewView(AnalyticsMixin, TemplateView):
             context = {
                 "o": o,
                 "mark": ledger.mark,
-                "enrolment_chart": _bar_chart(
+                "enrolment_chart": charts.bar_chart(
                     labels, [(_("Members enrolled"), [n for _m, n in o.enrolments])], half=True
                 ),
-                "points_chart": _bar_chart(
+                "points_chart": charts.bar_chart(
                     labels,
                     [
                         (_("Issued"), [row.issued for row in o.points]),
@@ -583,10 +516,10 @@ class OverviewView(AnalyticsMixin, TemplateView):
                     y_title=_("Points"),
                     colors=("#1f6feb", "#2da44e", "#d29922"),
                 ),
-                "tier_chart": _bar_chart(
+                "tier_chart": charts.bar_chart(
                     [name for name, _c, _n in o.tiers], [(_("Members"), [n for _name, _c, n in o.tiers])], half=True
                 ),
-                "movement_chart": _bar_chart(
+                "movement_chart": charts.bar_chart(
                     labels,
                     [
                         (_("Upgrades"), [up for _m, up, _d in o.movements]),
@@ -682,12 +615,12 @@ class LiabilityView(AnalyticsMixin, TemplateView):
                 for c in context["cohorts"]
             ]
             rows = context["roll_forward"]
-            context["closing_chart"] = _line_chart(
+            context["closing_chart"] = charts.line_chart(
                 [month_label(row.month) for row in rows],
                 [(_("Outstanding points at month end"), [row.closing for row in rows])],
                 y_title=_("Points"),
             )
-            context["breakage_chart"] = _bar_chart(
+            context["breakage_chart"] = charts.bar_chart(
                 [month_label(c["month"]) for c in context["cohorts"]],
                 [(_("Breakage (%)"), [_percent(c["breakage"]) for c in context["cohorts"]])],
                 y_title=_("% of the points issued that month"),
@@ -757,13 +690,13 @@ class PyramidView(AnalyticsMixin, TemplateView):
                 "deciles": [{**d.__dict__, "share_text": percent_text(d.share)} for d in p.deciles],
             }
             if p.deciles:
-                context["share_chart"] = _bar_chart(
+                context["share_chart"] = charts.bar_chart(
                     [str(d.decile) for d in p.deciles],
                     [(_("Share of spend (%)"), [_percent(d.share) for d in p.deciles])],
                     y_title=_("% of 12-month spend"),
                     half=True,
                 )
-                context["tier_chart"] = _bar_chart(
+                context["tier_chart"] = charts.bar_chart(
                     [str(d.decile) for d in p.deciles],
                     [(name, [d.tiers[i][1] for d in p.deciles]) for i, name in enumerate(p.tier_names)],
                     y_title=_("Members"),

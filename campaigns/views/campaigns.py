@@ -3,21 +3,19 @@ launch checklist and controls, and its performance against the control group (wi
 
 import csv
 
-import pygal
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.formats import date_format
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import TemplateView
-from pygal.style import Style
 
 from campaigns import selectors, services
 from campaigns.campaign_forms import MECHANIC_FIELDS, CampaignForm, campaign_initial
 from campaigns.models import Campaign
+from loyalty.core import charts
 from loyalty.core.exceptions import ApplicationError
 from loyalty.core.forms import add_application_error
 from loyalty.core.spreadsheets import spreadsheet_safe
@@ -130,36 +128,17 @@ class CampaignActionView(CampaignMixin, View):
         return redirect("campaigns:campaign", slug=slug, pk=pk)
 
 
-def _chart(performance: selectors.Performance, currency: str) -> str:
-    """Daily spend per member, treatment against control, as an SVG drawn on the server (no script)."""
-    style = Style(
-        background="transparent",
-        plot_background="transparent",
-        colors=("#1f6feb", "#9aa4b2"),
-        font_family="system-ui, sans-serif",
-        label_font_size=11,
-        major_label_font_size=11,
-        legend_font_size=12,
-    )
-    chart = pygal.Line(
-        style=style,
-        js=[],
-        height=280,
-        width=760,
-        show_dots=len(performance.daily) <= 31,
-        x_label_rotation=0,
-        show_minor_x_labels=False,
-        truncate_label=-1,
-        legend_at_bottom=True,
+def _chart(performance: selectors.Performance, currency: str):
+    """Daily spend per member, treatment against control."""
+    return charts.line_chart(
+        [date_format(day, "SHORT_DATE_FORMAT") for day, _t, _c in performance.daily],
+        [
+            (_("Treated members"), [round(t, 2) for _d, t, _c in performance.daily]),
+            (_("Control group"), [round(c, 2) for _d, _t, c in performance.daily]),
+        ],
         y_title=_("Spend per member (%(currency)s)") % {"currency": currency},
-        explicit_size=False,
+        colors=("#1f6feb", "#9aa4b2"),
     )
-    labels = [date_format(day, "SHORT_DATE_FORMAT") for day, _t, _c in performance.daily]
-    chart.x_labels = labels
-    chart.x_labels_major = labels[:: max(len(labels) // 6, 1)]
-    chart.add(_("Treated members"), [round(t, 2) for _d, t, _c in performance.daily])
-    chart.add(_("Control group"), [round(c, 2) for _d, _t, c in performance.daily])
-    return chart.render(is_unicode=True, disable_xml_declaration=True)
 
 
 class CampaignPerformanceView(CampaignMixin, TemplateView):
@@ -172,7 +151,7 @@ class CampaignPerformanceView(CampaignMixin, TemplateView):
         return super().get_context_data(
             campaign=campaign,
             p=performance,
-            chart=mark_safe(_chart(performance, campaign.program.currency)) if performance.daily else "",
+            chart=_chart(performance, campaign.program.currency) if performance.daily else "",
             **kwargs,
         )
 

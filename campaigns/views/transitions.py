@@ -5,21 +5,19 @@ the report (with a CSV export for finance). The work is in campaigns.transitions
 import csv
 from decimal import Decimal
 
-import pygal
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.formats import date_format
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import TemplateView
-from pygal.style import Style
 
 from campaigns import letters, transitions
 from campaigns.models import MigrationPlan, Transition, TransitionNotice
 from campaigns.transition_forms import BurnRewardsForm, MigrationPlanForm, TransitionForm
+from loyalty.core import charts
 from loyalty.core.exceptions import ApplicationError
 from loyalty.core.forms import add_application_error
 from loyalty.core.spreadsheets import spreadsheet_safe
@@ -245,32 +243,15 @@ class MemberLetterView(TransitionMixin, View):
         return response
 
 
-def _acceptance_chart(timeline: list[dict]) -> str:
-    """The acceptance rate day by day, as an SVG drawn on the server (no script)."""
-    style = Style(
-        background="transparent",
-        plot_background="transparent",
-        colors=("#1f6feb",),
-        font_family="system-ui, sans-serif",
-        label_font_size=11,
-        major_label_font_size=11,
-        legend_font_size=12,
-    )
-    chart = pygal.Line(
-        style=style,
-        js=[],
-        height=260,
-        width=760,
-        show_legend=False,
-        range=(0, 100),
+def _acceptance_chart(timeline: list[dict]):
+    """The acceptance rate day by day."""
+    return charts.line_chart(
+        [date_format(day["day"], "SHORT_DATE_FORMAT") for day in timeline],
+        [(_("Accepted"), [round(day["rate"], 1) for day in timeline])],
         y_title=_("Members who accepted (%)"),
-        explicit_size=False,
+        y_range=(0, 100),
+        height=260,
     )
-    labels = [date_format(day["day"], "SHORT_DATE_FORMAT") for day in timeline]
-    chart.x_labels = labels
-    chart.x_labels_major = labels[:: max(len(labels) // 6, 1)]
-    chart.add(_("Accepted"), [round(day["rate"], 1) for day in timeline])
-    return chart.render(is_unicode=True, disable_xml_declaration=True)
 
 
 class TransitionReportView(TransitionMixin, TemplateView):
@@ -280,7 +261,7 @@ class TransitionReportView(TransitionMixin, TemplateView):
     def get_context_data(self, **kwargs):
         transition = self.transition()
         report = transitions.transition_report(transition=transition)
-        chart = mark_safe(_acceptance_chart(report["timeline"])) if len(report["timeline"]) > 1 else ""
+        chart = _acceptance_chart(report["timeline"]) if len(report["timeline"]) > 1 else ""
         return super().get_context_data(transition=transition, report=report, chart=chart, **kwargs)
 
 
