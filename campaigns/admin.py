@@ -8,7 +8,17 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns import services
 from campaigns.campaign_forms import CAMPAIGN_FIELDS
-from campaigns.models import Campaign, Message, MessageSend, MessageText, Segment
+from campaigns.models import (
+    Campaign,
+    Message,
+    MessageSend,
+    MessageText,
+    MigrationOutcome,
+    MigrationPlan,
+    Segment,
+    Transition,
+    TransitionNotice,
+)
 from loyalty.core.admin import ReadOnlyAdmin
 from loyalty.core.exceptions import ApplicationError
 
@@ -112,4 +122,36 @@ class MessageSendAdmin(ReadOnlyAdmin):
     list_filter = ["status", "message"]
     list_select_related = ["message", "member"]
     search_fields = ["=member__member_no", "email"]
+    show_full_result_count = False
+
+
+# Program transitions change through their staff pages (campaigns.transitions checks the dates, the
+# plan and who may migrate); the admin shows them, their notices and every member's outcome.
+
+
+@admin.register(Transition)
+class TransitionAdmin(ReadOnlyAdmin):
+    list_display = ["name", "program", "status", "announce_on", "accept_by", "cutover_on"]
+    list_filter = ["program", "status"]
+    search_fields = ["name"]
+
+
+@admin.register(TransitionNotice)
+class TransitionNoticeAdmin(ReadOnlyAdmin):
+    list_display = ["transition", "account", "reminder", "channel", "status", "sent_at"]
+    list_filter = ["transition", "channel", "status"]
+    list_select_related = ["transition", "account__member"]
+    show_full_result_count = False
+
+
+@admin.register(MigrationPlan)
+class MigrationPlanAdmin(ReadOnlyAdmin):
+    list_display = ["transition", "target_program", "conversion_rate", "rounding"]
+
+
+@admin.register(MigrationOutcome)
+class MigrationOutcomeAdmin(ReadOnlyAdmin):
+    list_display = ["transition", "account", "state", "accepted", "points_out"]
+    list_filter = ["transition", "state", "accepted"]
+    list_select_related = ["transition", "account__member"]
     show_full_result_count = False
