@@ -96,11 +96,6 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not env.bool("DATABASE_JIT", default=False):
-    # PostgreSQL's JIT compiles every statement whose estimated cost is high, which here means the
-    # batch jobs' chunks and segment counts: compiling costs up to a second a statement and never
-    # paid back in our measurements (bench/RESULTS.md). DATABASE_JIT=true turns it back on.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, Celery ----------------------------------------------------------
