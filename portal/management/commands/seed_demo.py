@@ -450,7 +450,7 @@ class Command(BaseCommand):
             for account in Account.objects.filter(pk__in=held).select_related("member", "member__home_store"):
                 rng = random.Random(f"{seed}-campaign-{account.member.member_no}")
                 store = account.member.home_store
-                visits = rng.choice([0, 1, 1, 2] if held[account.pk] else [0, 1, 2, 2, 3])
+                visits = rng.choice([0, 1, 1, 2, 2] if held[account.pk] else [1, 1, 2, 2, 3])
                 for visit in range(visits):
                     engine.earn_for_purchase(
                         account=account,
