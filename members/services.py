@@ -233,6 +233,26 @@ def member_by_referral_code(code: str) -> Member:
 
 
 @transaction.atomic
+def _member_save(member: Member) -> None:
+    """Check and save a member; a database refusal of a duplicate email or phone (another desk gave it
+    to someone a moment ago) becomes the same message as the check before it."""
+    try:
+        member.full_clean(exclude=["phone"])  # phone is already E.164; the field's own check wants a region
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        raise ApplicationError(messages[0], code="invalid", extra={"field": field}) from error
+    try:
+        with transaction.atomic():
+            member.save()
+    except IntegrityError as error:
+        duplicates = member_duplicates(
+            email=member.email, phone=str(member.phone or ""), exclude=member if member.pk else None
+        )
+        for field, existing in duplicates:
+            raise _duplicate_error(field, existing) from error
+        raise
+
+
 def member_create(
     *,
     first_name: str = "",
@@ -308,18 +328,7 @@ def member_create(
         referred_by=referred_by,
         enrolled_at=enrolled_at or now,
     )
-    try:
-        member.full_clean(exclude=["phone"])  # phone is already E.164; the field's own check wants a region
-    except ValidationError as error:
-        field, messages = next(iter(error.message_dict.items()))
-        raise ApplicationError(messages[0], code="invalid", extra={"field": field}) from error
-    try:
-        with transaction.atomic():
-            member.save()
-    except IntegrityError as error:  # another desk enrolled the same person a moment ago
-        for field, existing in member_duplicates(email=email, phone=phone):
-            raise _duplicate_error(field, existing) from error
-        raise
+    _member_save(member)
     ConsentRecord.objects.create(
         member=member, granted=marketing_consent, channel=channel, recorded_at=now, recorded_by=enrolled_by, store=store
     )
@@ -437,18 +446,7 @@ def member_details_update(
                 _("Choose one of the offered languages."), code="invalid", extra={"field": "language"}
             )
         member.language = language
-    try:
-        member.full_clean(exclude=["phone"])  # phone is already E.164; the field's own check wants a region
-    except ValidationError as error:
-        field, messages = next(iter(error.message_dict.items()))
-        raise ApplicationError(messages[0], code="invalid", extra={"field": field}) from error
-    try:
-        with transaction.atomic():
-            member.save()
-    except IntegrityError as error:  # another desk gave the email or the phone to a member a moment ago
-        for field, existing in member_duplicates(email=member.email, phone=str(member.phone or ""), exclude=member):
-            raise _duplicate_error(field, existing) from error
-        raise
+    _member_save(member)
     if marketing_consent is not None:
         member = member_consent_set(member=member, granted=marketing_consent, channel=channel, recorded_by=changed_by)
     return member
