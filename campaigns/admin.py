@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import services
-from campaigns.campaign_forms import CAMPAIGN_FIELDS
+from campaigns.forms import CAMPAIGN_FIELDS
 from campaigns.models import (
     Campaign,
     Message,

@@ -1,10 +1,12 @@
-"""Staff forms of the campaigns app."""
+"""Staff forms of the campaigns app: segments, campaigns and program transitions. What makes the
+data valid is checked by the services, which name the field to fix; these forms read typed values."""
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import segments
-from campaigns.models import Segment
+from campaigns.models import Campaign, MigrationPlan, Segment
+from loyalty.models import ActivityType, EarnRule, Program
 from members.models import MemberType
 
 _DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -103,3 +105,175 @@ def segment_initial(segment: Segment) -> dict:
     initial["tiers"] = [tier.pk for tier in segment.tiers.all()]
     initial["stores"] = [store.pk for store in segment.stores.all()]
     return initial
+
+
+CAMPAIGN_FIELDS = [
+    "name",
+    "goal",
+    "segment",
+    "starts_on",
+    "ends_on",
+    "mechanic",
+    "budget_points",
+    "budget_money",
+    "holdout_percent",
+    "activity_types",
+    "bonus_multiple",
+    "bonus_points",
+    "product_categories",
+    "category_rate",
+    "threshold_amount",
+    "award",
+    "voucher_amount",
+    "voucher_valid_days",
+    "welcome_days",
+    "inactive_days",
+]
+
+# Which mechanics read which setting: the editor shows a setting only for them.
+MECHANIC_FIELDS = {
+    "activity_types": ["bonus_points"],
+    "bonus_multiple": ["bonus_points", "welcome"],
+    "bonus_points": ["bonus_points", "welcome", "win_back"],
+    "product_categories": ["category_bonus"],
+    "category_rate": ["category_bonus"],
+    "threshold_amount": ["spend_threshold"],
+    "award": ["win_back"],
+    "voucher_amount": ["spend_threshold", "win_back"],
+    "voucher_valid_days": ["win_back"],
+    "welcome_days": ["welcome"],
+    "inactive_days": ["win_back"],
+    "budget_points": [m for m in Campaign.Mechanic.values if m != "announcement"],
+    "budget_money": [m for m in Campaign.Mechanic.values if m != "announcement"],
+}
+
+
+class CampaignForm(forms.Form):
+    """The staff campaign editor; campaigns.services.campaign_save decides what is valid and names the
+    field to fix."""
+
+    activity_types = forms.MultipleChoiceField(
+        label=_("Activities"),
+        required=False,
+        choices=ActivityType.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: purchases."),
+    )
+    product_categories = forms.CharField(
+        label=_("Product categories"),
+        required=False,
+        help_text=_("Comma-separated codes as the till sends them, e.g. PAINT, TOOLS."),
+    )
+
+    def __init__(self, *args, program, **kwargs):
+        super().__init__(*args, **kwargs)
+        model_fields = forms.fields_for_model(
+            Campaign, fields=[name for name in CAMPAIGN_FIELDS if name not in {"activity_types", "product_categories"}]
+        )
+        model_fields["segment"].queryset = program.segments.order_by("name")
+        model_fields["segment"].empty_label = _("Every member of the program")
+        for name in ("starts_on", "ends_on"):
+            model_fields[name].widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+        model_fields["goal"].widget.attrs["rows"] = 2
+        lists = {
+            "activity_types": self.fields.pop("activity_types"),
+            "product_categories": self.fields.pop("product_categories"),
+        }
+        for name in CAMPAIGN_FIELDS:
+            self.fields[name] = lists.get(name) or model_fields[name]
+        self.fields["mechanic"].widget.attrs["data-mechanic-choice"] = ""
+
+    def clean_product_categories(self):
+        text = self.cleaned_data["product_categories"]
+        return [code.strip().upper() for code in text.split(",") if code.strip()]
+
+
+def campaign_initial(campaign: Campaign) -> dict:
+    initial = {name: getattr(campaign, name) for name in CAMPAIGN_FIELDS}
+    initial["segment"] = campaign.segment_id
+    initial["product_categories"] = ", ".join(campaign.product_categories)
+    return initial
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class TransitionForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=120)
+    terms = forms.ModelChoiceField(
+        label=_("New terms"), queryset=None, help_text=_("Versions that ask members to accept again.")
+    )
+    announce_on = forms.DateField(label=_("Announce on"), widget=DateInput)
+    accept_by = forms.DateField(label=_("Members accept by"), widget=DateInput)
+    cutover_on = forms.DateField(label=_("Cut-over on"), widget=DateInput)
+
+    def __init__(self, *args, program: Program, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["terms"].queryset = program.terms_versions.filter(
+            requires_reacceptance=True, transitions__isnull=True
+        )
+
+
+class BurnRewardsForm(forms.Form):
+    burn_rewards = forms.ModelMultipleChoiceField(
+        label=_("Rewards to use points on until the cut-over"),
+        queryset=None,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Members see them on their dashboard with the deadline."),
+    )
+
+    def __init__(self, *args, program: Program, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["burn_rewards"].queryset = program.rewards.filter(is_active=True).order_by("points_cost", "name")
+
+
+class MigrationPlanForm(forms.Form):
+    target_program = forms.ModelChoiceField(label=_("New program"), queryset=None)
+    conversion_rate = forms.DecimalField(
+        label=_("Conversion rate"),
+        min_value=0.0001,
+        max_digits=10,
+        decimal_places=4,
+        help_text=_("New points for one old point."),
+    )
+    rounding = forms.ChoiceField(label=_("Rounding"), choices=EarnRule.Rounding.choices)
+    unaccepted = forms.ChoiceField(label=_("Members who never accepted"), choices=MigrationPlan.Unaccepted.choices)
+    uplift_percent = forms.DecimalField(
+        label=_("Voucher uplift (%)"),
+        min_value=0,
+        max_value=200,
+        max_digits=5,
+        decimal_places=2,
+        help_text=_("10 gives a voucher worth 110% of the balance's value."),
+    )
+    voucher_valid_days = forms.IntegerField(label=_("Voucher valid for (days)"), min_value=1, max_value=3650)
+
+    def __init__(self, *args, program: Program, target: Program | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["target_program"].queryset = Program.objects.exclude(pk=program.pk).order_by("name")
+        target = target or self._chosen_target()
+        choices = [(MigrationPlan.RE_EVALUATE, _("Re-evaluate"))]
+        if target is not None:
+            choices += [(str(tier.pk), tier.name) for tier in target.tiers.order_by("rank")]
+        self.tier_fields = []
+        for tier in program.tiers.order_by("rank"):
+            name = f"tier_{tier.pk}"
+            self.fields[name] = forms.ChoiceField(
+                label=_("%(tier)s becomes") % {"tier": tier.name}, choices=choices, required=False
+            )
+            self.tier_fields.append(name)
+
+    def _chosen_target(self) -> Program | None:
+        value = self.data.get("target_program") if self.is_bound else self.initial.get("target_program")
+        try:
+            return Program.objects.filter(pk=int(getattr(value, "pk", value))).first() if value else None
+        except (TypeError, ValueError):
+            return None
+
+    def tier_mapping(self) -> dict[str, str]:
+        return {
+            name.removeprefix("tier_"): self.cleaned_data.get(name) or MigrationPlan.RE_EVALUATE
+            for name in self.tier_fields
+        }

@@ -452,17 +452,14 @@ def message_send_resume(*, message: Message) -> Message:
     return message
 
 
-def _claim(message: Message, limit: int) -> list[MessageSend]:
-    """Queued rows nobody else holds, marked interrupted and committed before anything is sent."""
+def claim_to_send(queued, *, limit: int, order_by: str) -> list:
+    """Up to `limit` rows of a send log (`queued`: a queryset of queued rows with `status` and `note`)
+    that nobody else holds, marked interrupted and committed before anything is sent: a worker killed
+    mid-batch may leave a few unsent, but never emails anyone twice."""
     with transaction.atomic():
-        # In member order: the walk of the (message, member) unique index stops after `limit` queued rows.
-        claimed = list(
-            MessageSend.objects.filter(message_id=message.pk, status=MessageSend.Status.QUEUED)
-            .order_by("member_id")
-            .select_for_update(skip_locked=True)[:limit]
-        )
+        claimed = list(queued.order_by(order_by).select_for_update(skip_locked=True)[:limit])
         if claimed:
-            MessageSend.objects.filter(pk__in=[row.pk for row in claimed]).update(
+            queued.model.objects.filter(pk__in=[row.pk for row in claimed]).update(
                 status=MessageSend.Status.FAILED, note=NOTE_INTERRUPTED
             )
     return claimed
@@ -476,7 +473,12 @@ def message_send_batch(*, message: Message, limit: int = BATCH_SIZE, as_of=None)
     if message.status != Message.Status.SENDING:
         return 0
     texts = _texts(message)
-    rows = _claim(message, limit)
+    # In member order: the walk of the (message, member) unique index stops after `limit` queued rows.
+    rows = claim_to_send(
+        MessageSend.objects.filter(message_id=message.pk, status=MessageSend.Status.QUEUED),
+        limit=limit,
+        order_by="member_id",
+    )
     if not rows:
         return 0
     accounts = {

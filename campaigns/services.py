@@ -390,26 +390,35 @@ def _set_rules_active(campaign: Campaign, active: bool) -> None:
     campaign.rules.update(is_active=active)
 
 
-@transaction.atomic
-def campaign_pause(*, campaign: Campaign, paused_by=None) -> Campaign:
+def _switch(campaign: Campaign, *, expected: str, status: str, refusal: str) -> Campaign:
+    """Pause or resume: the rules stop or start awarding with the status, in one transaction."""
     campaign = _lock(campaign)
-    if campaign.status != Campaign.Status.RUNNING:
-        raise ApplicationError(_("Only a running campaign can be paused."), code="invalid_state")
-    _set_rules_active(campaign, False)
-    campaign.status = Campaign.Status.PAUSED
+    if campaign.status != expected:
+        raise ApplicationError(refusal, code="invalid_state")
+    _set_rules_active(campaign, status == Campaign.Status.RUNNING)
+    campaign.status = status
     campaign.save(update_fields=["status", "updated_at"])
     return campaign
+
+
+@transaction.atomic
+def campaign_pause(*, campaign: Campaign, paused_by=None) -> Campaign:
+    return _switch(
+        campaign,
+        expected=Campaign.Status.RUNNING,
+        status=Campaign.Status.PAUSED,
+        refusal=_("Only a running campaign can be paused."),
+    )
 
 
 @transaction.atomic
 def campaign_resume(*, campaign: Campaign, resumed_by=None) -> Campaign:
-    campaign = _lock(campaign)
-    if campaign.status != Campaign.Status.PAUSED:
-        raise ApplicationError(_("Only a paused campaign can be resumed."), code="invalid_state")
-    _set_rules_active(campaign, True)
-    campaign.status = Campaign.Status.RUNNING
-    campaign.save(update_fields=["status", "updated_at"])
-    return campaign
+    return _switch(
+        campaign,
+        expected=Campaign.Status.PAUSED,
+        status=Campaign.Status.RUNNING,
+        refusal=_("Only a paused campaign can be resumed."),
+    )
 
 
 @transaction.atomic

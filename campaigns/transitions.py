@@ -31,8 +31,8 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
 
+from campaigns import messaging
 from campaigns.models import MigrationOutcome, MigrationPlan, Transition, TransitionNotice
 from loyalty import engine
 from loyalty import services as engine_services
@@ -51,7 +51,6 @@ MIGRATION_JOB = "campaigns.migrate_transition"
 # Members who are told, and who get a voucher rather than lose their points: all but closed memberships.
 TOLD = (Member.Status.ACTIVE, Member.Status.SUSPENDED)
 NOTICE_BATCH_SIZE = 500
-NOTE_INTERRUPTED = gettext_noop("Sending was interrupted: the email may not have arrived; it is not sent again")
 
 
 def _invalid(error: ValidationError) -> ApplicationError:
@@ -613,28 +612,16 @@ def notice_email(*, transition: Transition, account: Account, reminder: int) -> 
         return " ".join(_notice_subject(transition, reminder).split()), body, translation.get_language()
 
 
-def _claim_emails(transition: Transition, limit: int) -> list[TransitionNotice]:
-    """Queued email notices nobody else holds, marked interrupted and committed before anything is sent,
-    so a worker killed mid-batch never emails anyone twice."""
-    with transaction.atomic():
-        claimed = list(
-            TransitionNotice.objects.filter(
-                transition=transition, channel=TransitionNotice.Channel.EMAIL, status=TransitionNotice.Status.QUEUED
-            )
-            .order_by("account_id")
-            .select_for_update(skip_locked=True)[:limit]
-        )
-        if claimed:
-            TransitionNotice.objects.filter(pk__in=[row.pk for row in claimed]).update(
-                status=TransitionNotice.Status.FAILED, note=NOTE_INTERRUPTED
-            )
-    return claimed
-
-
 def notice_emails_send_batch(*, transition: Transition, limit: int = NOTICE_BATCH_SIZE) -> int:
     """Send up to `limit` queued email notices over one connection; returns how many rows it handled."""
     transition = Transition.objects.select_related("program", "terms", "plan__target_program").get(pk=transition.pk)
-    rows = _claim_emails(transition, limit)
+    rows = messaging.claim_to_send(
+        TransitionNotice.objects.filter(
+            transition=transition, channel=TransitionNotice.Channel.EMAIL, status=TransitionNotice.Status.QUEUED
+        ),
+        limit=limit,
+        order_by="account_id",
+    )
     if not rows:
         return 0
     accounts = {

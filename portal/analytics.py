@@ -477,6 +477,7 @@ class AnalyticsCSVMixin(AnalyticsMixin):
         return response
 
     def tables(self, scope: Scope):
+        """Each page's CSV view yields its tables: (title, header, rows)."""
         raise NotImplementedError
 
 

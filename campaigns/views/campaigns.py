@@ -13,7 +13,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from campaigns import selectors, services
-from campaigns.campaign_forms import MECHANIC_FIELDS, CampaignForm, campaign_initial
+from campaigns.forms import MECHANIC_FIELDS, CampaignForm, campaign_initial
 from campaigns.models import Campaign
 from loyalty.core import charts
 from loyalty.core.exceptions import ApplicationError

@@ -15,8 +15,8 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from campaigns import letters, transitions
+from campaigns.forms import BurnRewardsForm, MigrationPlanForm, TransitionForm
 from campaigns.models import MigrationPlan, Transition, TransitionNotice
-from campaigns.transition_forms import BurnRewardsForm, MigrationPlanForm, TransitionForm
 from loyalty.core import charts
 from loyalty.core.exceptions import ApplicationError
 from loyalty.core.forms import add_application_error
