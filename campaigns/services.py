@@ -31,6 +31,22 @@ from rewards.services import voucher_issue
 
 EDITABLE = (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
 LIVE = (Campaign.Status.RUNNING, Campaign.Status.PAUSED)
+# What staff may do to a campaign in each status; the services below refuse the rest.
+ACTIONS = {
+    Campaign.Status.DRAFT: frozenset({"edit", "launch", "cancel", "message"}),
+    Campaign.Status.SCHEDULED: frozenset({"edit", "cancel", "message"}),
+    Campaign.Status.RUNNING: frozenset({"pause", "end", "cancel", "message"}),
+    Campaign.Status.PAUSED: frozenset({"resume", "end", "cancel", "message"}),
+    Campaign.Status.ENDED: frozenset(),
+    Campaign.Status.CANCELLED: frozenset(),
+}
+
+
+def campaign_actions(campaign: Campaign) -> frozenset[str]:
+    """The actions the campaign's status allows (the staff page offers exactly these)."""
+    return ACTIONS[campaign.status]
+
+
 VOUCHER_BATCH = 500
 
 

@@ -84,6 +84,7 @@ class CampaignDetailView(CampaignMixin, TemplateView):
         checklist = services.launch_checklist(campaign=campaign) if campaign.status in services.EDITABLE else []
         return super().get_context_data(
             campaign=campaign,
+            actions=services.campaign_actions(campaign),
             checklist=checklist,
             ready=all(check.ok for check in checklist),
             rules=campaign.rules.order_by("activity_type"),

@@ -203,3 +203,25 @@ def test_a_campaign_of_another_program_is_not_found_under_this_one(client, manag
 
     assert client.get(_url("campaign", program, campaign.pk)).status_code == 404
     assert client.post(_url("campaign_launch", program, campaign.pk)).status_code == 404
+
+
+def test_the_page_offers_only_the_actions_the_campaign_status_allows(client, manager_user, program, enrol):
+    enrol(program)
+    client.force_login(manager_user)
+    client.post(_url("campaign_add", program), _form())
+    campaign = Campaign.objects.get()
+    buttons = {
+        action: _url(f"campaign_{action}", program, campaign.pk) for action in ("launch", "pause", "resume", "end")
+    }
+
+    def offered():
+        page = client.get(_url("campaign", program, campaign.pk)).content.decode()
+        return {action for action, url in buttons.items() if f'action="{url}"' in page}
+
+    draft = offered()
+    client.post(buttons["launch"])
+    running = offered()
+    client.post(buttons["pause"])
+    paused = offered()
+
+    assert (draft, running, paused) == ({"launch"}, {"pause", "end"}, {"resume", "end"})
