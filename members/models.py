@@ -195,7 +195,8 @@ class Member(models.Model):
     class Meta:
         verbose_name = _("member")
         verbose_name_plural = _("members")
-        # Lookups by number, phone, email and name use the pattern-ops indexes of migration 0007 (PostgreSQL).
+        # Lookups by number, phone, email and name use pattern-ops indexes (PostgreSQL): the one Django makes
+        # for the unique member_no, and those of migration 0007 for the others (0010 dropped its copy of the first).
         constraints = [
             # One active member per address and per phone (phones are stored in E.164, so formats agree).
             models.UniqueConstraint(
