@@ -1,5 +1,6 @@
 """Ledger-level figures for the analytics pages: points per month by kind, the liability roll-forward,
-breakage by issue cohort and points about to expire.
+breakage by issue cohort and points about to expire; and the member summary the overview and the value
+pyramid read (`member_months_refresh`, at the end of this module).
 
 Every figure is summed by the database. The monthly sums come from `LedgerMonth` (rebuilt set-based by
 `ledger_months_refresh`, the daily job `loyalty.summarise_ledger`) plus the entries posted since its
@@ -18,11 +19,40 @@ from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
 from django.db import connection, transaction
-from django.db.models import Count, DateField, Max, Q, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    Count,
+    DateField,
+    DurationField,
+    Exists,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, TruncMonth
 from django.utils import timezone
 
-from loyalty.models import Account, LedgerEntry, LedgerExpiring, LedgerMonth, LedgerMonthMark, Program
+from loyalty.models import (
+    Account,
+    AccountValue,
+    LedgerEntry,
+    LedgerExpiring,
+    LedgerMonth,
+    LedgerMonthMark,
+    MemberDecile,
+    MemberMonth,
+    MemberMonthMark,
+    Program,
+    TierChange,
+)
 
 Kind = LedgerEntry.Kind
 
@@ -163,10 +193,13 @@ def _ledger_mark() -> int:
         return LedgerEntry.objects.aggregate(mark=Max("pk"))["mark"] or 0
 
 
-def ledger_months_refresh(*, program: Program, now: datetime.datetime | None = None) -> int:
+def ledger_months_refresh(
+    *, program: Program, now: datetime.datetime | None = None, through_entry: int | None = None
+) -> int:
     """Rebuild the program's `LedgerMonth` rows from its ledger in one transaction (set-based: the
-    database sums; only the few hundred sums travel); returns the rows written."""
-    mark = _ledger_mark()
+    database sums; only the few hundred sums travel); returns the rows written. `through_entry` is a
+    mark taken by `_ledger_mark` (the daily job shares one with the member summary)."""
+    mark = _ledger_mark() if through_entry is None else through_entry
     now = now or timezone.now()
     sums = _sums(LedgerEntry.objects.filter(program=program, pk__lte=mark))
     expiring = _expiring_live(program, now, EXPIRING_MONTHS_KEPT)
@@ -308,3 +341,302 @@ def points_expiring(
         ExpiringMonth(month, kept.get(month, 0))
         for month in months_between(first, first + relativedelta(months=months - 1))
     ]
+
+
+# --- members ----------------------------------------------------------------------------------
+#
+# The overview's member figures are either counted live or the summary plus what was recorded since,
+# so they are exact at any moment: members, enrolments this month, activity in the last 90 days and
+# tiers change all the time, so the pages count them live (one pass over the accounts); enrolments (by
+# month, channel, store and clerk) and tier movements never change once written, so `MemberMonth`
+# keeps them and the pages add the accounts and tier changes with ids the summary does not cover.
+# First redemptions are summed up to a ledger mark; the pages redo, live, the accounts with a
+# redemption or a refund since (a cancellation changes which redemption was first). The value
+# pyramid's tier mix (`MemberDecile`) is the tiers as of the mark; the pages move the ranked members
+# with a tier change since. One figure is as of the refresh, and the pages say so: a member's region
+# (a member who moves is counted in the old region until the next refresh).
+
+
+@dataclass(frozen=True)
+class IdMark:
+    """The rows of a table a summary covers: ids up to `through`, except the `gaps`, [low, high] ranges
+    in which no committed row stood when the mark was taken (a transaction still writing them, or one
+    rolled back). Ids come from a sequence before commit, so a row can appear below `through` later;
+    it is read live with the rows above, and no table lock is needed to keep the sums exact."""
+
+    through: int = 0
+    gaps: tuple[tuple[int, int], ...] = ()
+
+    def _in_gaps(self) -> Q:
+        q = Q(pk__in=[])
+        for low, high in self.gaps:
+            q |= Q(pk__range=(low, high))
+        return q
+
+    def covered(self, rows: QuerySet) -> QuerySet:
+        """`rows` the summary counts; the few that came into a gap are found by the index, not row by row."""
+        rows = rows.filter(pk__lte=self.through)
+        return rows.exclude(pk__in=rows.model.objects.filter(self._in_gaps()).values("pk")) if self.gaps else rows
+
+    def after(self) -> Q:
+        """The rows the summary does not count, to read live."""
+        return Q(pk__gt=self.through) | self._in_gaps()
+
+
+# A gap still empty this long after a refresh saw it is a rolled-back insert, not one still being written;
+# and the transactions writing at one moment are a few hundred at most, so older gaps beyond these are too.
+GAPS_KEPT = datetime.timedelta(hours=1)
+MAX_GAPS = 1_000
+
+
+def _id_mark(model, *, previous: IdMark, previous_at: datetime.datetime | None, now: datetime.datetime) -> IdMark:
+    """The highest id of `model` and the id ranges below it with no committed row, read in one statement
+    (so one snapshot). Kept: the gaps above the previous mark, and those of the previous mark still
+    empty if it is recent (a transaction may still be writing them); older ones are dropped."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT previous + 1, id - 1 FROM (SELECT id, LAG(id, 1, 0) OVER (ORDER BY id) AS previous"
+            f" FROM {table}) ids WHERE id - previous > 1 UNION ALL SELECT COALESCE(MAX(id), 0), NULL FROM {table}",
+        )
+        rows = cursor.fetchall()
+    through = next(low for low, high in rows if high is None)
+    recent = previous_at is not None and now - previous_at < GAPS_KEPT
+    gaps = []
+    for low, high in sorted((low, high) for low, high in rows if high is not None):
+        if high > previous.through:
+            gaps.append((max(low, previous.through + 1), high))
+        if recent:  # the part of it that was already a gap then
+            gaps += [(max(low, a), min(high, b)) for a, b in previous.gaps if max(low, a) <= min(high, b)]
+    return IdMark(through=through, gaps=tuple(sorted(set(gaps))[-MAX_GAPS:]))
+
+
+def member_marks(mark: MemberMonthMark | None) -> tuple[IdMark, IdMark]:
+    """The accounts and the tier changes `MemberMonth` covers (none without a summary: read them all live)."""
+    if mark is None:
+        return IdMark(), IdMark()
+    return (
+        IdMark(mark.through_account, tuple(map(tuple, mark.account_gaps))),
+        IdMark(mark.through_tier_change, tuple(map(tuple, mark.tier_change_gaps))),
+    )
+
+
+# What each event is counted by; the refresh and the pages' live part share them, so they group alike.
+ENROLMENT_DIMENSIONS = {
+    "event_month": _month("enrolled_at"),
+    "member_region": F("member__region"),
+    "enrol_store": F("enrolled_at_store"),
+    "enrol_clerk": F("enrolled_by"),
+    "enrol_channel": F("member__enrolment_channel"),
+}
+MOVES = [TierChange.Reason.UPGRADE, TierChange.Reason.DOWNGRADE]
+# Typed NULLs: an INSERT ... SELECT needs them to be of the column's type.
+NO_CLERK = Cast(Value(None), BigIntegerField())
+NONE_WAITED = Cast(Value(None), DurationField())
+
+
+def enrolment_events(accounts: QuerySet[Account]) -> QuerySet:
+    return (
+        accounts.values(event=Value(MemberMonth.Kind.ENROLLED), **ENROLMENT_DIMENSIONS)
+        .annotate(members=Count("pk"), waited=NONE_WAITED)
+        .order_by()
+    )
+
+
+def movement_events(changes: QuerySet[TierChange]) -> QuerySet:
+    """Upgrades and downgrades per month of the change, by the member's region and enrolment store."""
+    return (
+        changes.filter(reason__in=MOVES)
+        .values(
+            event=F("reason"),
+            event_month=_month("changed_at"),
+            member_region=F("account__member__region"),
+            enrol_store=F("account__enrolled_at_store"),
+            enrol_clerk=NO_CLERK,
+            enrol_channel=Value("", output_field=CharField()),
+        )
+        .annotate(members=Count("pk"), waited=NONE_WAITED)
+        .order_by()
+    )
+
+
+def _redeems_kept(redeems: QuerySet[LedgerEntry], through_entry: int | None) -> QuerySet[LedgerEntry]:
+    """The redeem entries among `redeems` not refunded, with the ledger as it stood at `through_entry`."""
+    entries = LedgerEntry.objects if through_entry is None else LedgerEntry.objects.filter(pk__lte=through_entry)
+    redeems = redeems.filter(kind=Kind.REDEEM)
+    if through_entry is not None:
+        redeems = redeems.filter(pk__lte=through_entry)
+    return redeems.exclude(Exists(entries.filter(reverses=OuterRef("pk"))))
+
+
+def first_redemptions(*, program: Program, through_entry: int | None = None) -> QuerySet[LedgerEntry]:
+    """Each member's first redemption that was not cancelled: their earliest redeem entry with no refund
+    (with the ledger up to `through_entry`, if given). Read from the ledger (the engine does not see the
+    rewards app): every redeem entry is a redemption (rewards.redeem is `spend`'s caller) and cancelling
+    one is exactly refunding its entry."""
+    redeems = _redeems_kept(LedgerEntry.objects.filter(program=program), through_entry)
+    earlier = redeems.filter(account=OuterRef("account")).filter(
+        Q(occurred_at__lt=OuterRef("occurred_at")) | Q(occurred_at=OuterRef("occurred_at"), pk__lt=OuterRef("pk"))
+    )
+    return redeems.exclude(Exists(earlier))
+
+
+def _first_redeemed_at(through_entry: int | None) -> Subquery:
+    """An account's first redemption (as `first_redemptions` picks it), one index probe per account."""
+    redeems = _redeems_kept(LedgerEntry.objects.filter(account=OuterRef("pk")), through_entry)
+    return Subquery(redeems.order_by("occurred_at", "pk").values("occurred_at")[:1])
+
+
+def first_redemptions_since(*, accounts: QuerySet[Account], through_entry: int) -> dict:
+    """What the entries after `through_entry` changed in first redemptions of `accounts`: members who
+    redeemed for the first time, or whose first redemption was cancelled (another one, or none, is now
+    their first). Only accounts with a redeem or a refund since are looked at, each by its statement
+    index: `{"members": +/-n, "waited": +/- the time from enrolment summed}` (one query)."""
+    touched = LedgerEntry.objects.filter(pk__gt=through_entry, kind__in=[Kind.REDEEM, Kind.REVERSE]).values("account")
+    zero = datetime.timedelta(0)
+    return (
+        accounts.filter(pk__in=touched)
+        .annotate(then=_first_redeemed_at(through_entry), now=_first_redeemed_at(None))
+        .aggregate(
+            members=Count("now") - Count("then"),
+            waited=Sum(F("now") - F("enrolled_at"), output_field=DurationField(), default=zero)
+            - Sum(F("then") - F("enrolled_at"), output_field=DurationField(), default=zero),
+        )
+    )
+
+
+WAITED = Sum(F("occurred_at") - F("account__enrolled_at"), output_field=DurationField())
+
+
+def first_redemption_events(entries: QuerySet[LedgerEntry]) -> QuerySet:
+    return (
+        entries.values(
+            event=Value(MemberMonth.Kind.FIRST_REDEMPTION),
+            event_month=_month("occurred_at"),
+            member_region=F("account__member__region"),
+            enrol_store=F("account__enrolled_at_store"),
+            enrol_clerk=NO_CLERK,
+            enrol_channel=Value("", output_field=CharField()),
+        )
+        .annotate(members=Count("pk"), waited=WAITED)
+        .order_by()
+    )
+
+
+def tier_at_mark(changes: IdMark) -> Case:
+    """On a row with an `account`: the account's tier as the mark `changes` saw it, the tier before the
+    first of its tier changes the mark leaves out, else its tier now. The engine changes a tier and
+    records the change in one transaction under the account's lock, so one account's changes follow
+    their ids."""
+    left_out = TierChange.objects.filter(changes.after(), account=OuterRef("account")).order_by("pk")
+    return Case(
+        When(Exists(left_out), then=Subquery(left_out.values("from_tier")[:1])),
+        default=F("account__tier"),
+        output_field=BigIntegerField(),
+    )
+
+
+def _decile_rows(program: Program, changes: IdMark) -> QuerySet:
+    """Ranked members per decile and tier as `changes` saw it (whenever this statement runs), so the
+    pages can move the members whose tier changed since from their old tier to their new one."""
+    return (
+        AccountValue.objects.filter(program=program)
+        .values(
+            "decile",
+            member_tier=tier_at_mark(changes),
+            member_region=F("account__member__region"),
+            enrol_store=F("account__enrolled_at_store"),
+        )
+        .annotate(members=Count("pk"), spend=Sum("spend_12m"), ranked_at=Max("computed_at"))
+        .order_by()
+    )
+
+
+_EVENT_COLUMNS = {
+    "kind": "event",
+    "month": "event_month",
+    "region": "member_region",
+    "store_id": "enrol_store",
+    "clerk_id": "enrol_clerk",
+    "channel": "enrol_channel",
+    "members": "members",
+    "waited": "waited",
+}
+_DECILE_COLUMNS = {
+    "decile": "decile",
+    "tier_id": "member_tier",
+    "region": "member_region",
+    "store_id": "enrol_store",
+    "members": "members",
+    "spend": "spend",
+    "computed_at": "ranked_at",
+}
+
+
+def _insert(model, columns: dict[str, str], *, program: Program, rows: QuerySet) -> int:
+    """INSERT ... SELECT: the database groups and writes the rows; none travels through Python."""
+    quote = connection.ops.quote_name
+    sql, params = rows.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(model._meta.db_table)} (program_id, {', '.join(map(quote, columns))})"
+            f" SELECT %s, {', '.join(f'q.{quote(alias)}' for alias in columns.values())} FROM ({sql}) q",
+            [program.pk, *params],
+        )
+        return cursor.rowcount
+
+
+def member_months_refresh(
+    *, program: Program, now: datetime.datetime | None = None, through_entry: int | None = None
+) -> int:
+    """Rebuild the program's `MemberMonth` and `MemberDecile` rows set-based, in one transaction, and
+    their mark; returns the rows written. First redemptions are counted with the ledger up to
+    `through_entry` (a mark of `_ledger_mark`, taken here if not given), so the pages can add exactly
+    what the entries after it changed. Takes no lock on accounts or tier changes: the marks' gaps keep
+    the sums exact."""
+    now = now or timezone.now()
+    previous = MemberMonthMark.objects.filter(program=program).first()
+    previous_at = previous.refreshed_at if previous else None
+    previous_accounts, previous_changes = member_marks(previous)
+    accounts = _id_mark(Account, previous=previous_accounts, previous_at=previous_at, now=now)
+    changes = _id_mark(TierChange, previous=previous_changes, previous_at=previous_at, now=now)
+    with transaction.atomic():
+        MemberMonth.objects.filter(program=program).delete()
+        MemberDecile.objects.filter(program=program).delete()
+        events = [
+            enrolment_events(accounts.covered(Account.objects.filter(program=program))),
+            movement_events(changes.covered(TierChange.objects.filter(account__program=program))),
+        ]
+        written = sum(_insert(MemberMonth, _EVENT_COLUMNS, program=program, rows=rows) for rows in events)
+        written += _insert(MemberDecile, _DECILE_COLUMNS, program=program, rows=_decile_rows(program, changes))
+        # Last: inside the daily job's transaction the ledger mark holds its lock until the job commits.
+        through_entry = _ledger_mark() if through_entry is None else through_entry
+        written += _insert(
+            MemberMonth,
+            _EVENT_COLUMNS,
+            program=program,
+            rows=first_redemption_events(first_redemptions(program=program, through_entry=through_entry)),
+        )
+        MemberMonthMark.objects.update_or_create(
+            program=program,
+            defaults={
+                "through_account": accounts.through,
+                "account_gaps": [list(gap) for gap in accounts.gaps],
+                "through_tier_change": changes.through,
+                "tier_change_gaps": [list(gap) for gap in changes.gaps],
+                "through_entry": through_entry,
+                "ranked_at": MemberDecile.objects.filter(program=program).aggregate(at=Max("computed_at"))["at"],
+                "refreshed_at": now,
+            },
+        )
+    return written
+
+
+def summaries_refresh(*, program: Program, now: datetime.datetime | None = None) -> int:
+    """The daily job `loyalty.summarise_ledger`: the member summary, then the ledger's up to the same
+    ledger mark (inside the job's transaction the mark's lock lasts until the job commits, so it is
+    taken as late as it can be); returns the rows written."""
+    now = now or timezone.now()
+    written = member_months_refresh(program=program, now=now)
+    mark = MemberMonthMark.objects.values_list("through_entry", flat=True).get(program=program)
+    return written + ledger_months_refresh(program=program, now=now, through_entry=mark)

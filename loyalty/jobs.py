@@ -92,7 +92,7 @@ jobs.register(
 def _summarise_ledger(scope: str, low: int, high: int, as_of: datetime.datetime) -> tuple[int, int]:
     from loyalty import analytics  # the analytics module imports models only; kept out of start-up
 
-    return analytics.ledger_months_refresh(program=Program.objects.get(pk=scope)), 0
+    return analytics.summaries_refresh(program=Program.objects.get(pk=scope)), 0
 
 
 jobs.register(
@@ -100,8 +100,8 @@ jobs.register(
         name="loyalty.summarise_ledger",
         title=_("Sum the ledger by month"),
         description=_(
-            "Points issued, redeemed, expired and adjusted per month, read by the analytics pages; "
-            "entries posted since are added live."
+            "Points issued, redeemed, expired and adjusted per month, and members enrolled, upgraded and "
+            "downgraded, read by the analytics pages; what happened since is added live."
         ),
         cadence="daily",
         crontab={"minute": "0", "hour": "4"},

@@ -869,3 +869,84 @@ class LedgerExpiring(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m}: {self.points}"
+
+
+class MemberMonth(models.Model):
+    """Members counted per program, month and event (enrolled, upgraded, downgraded, first redemption),
+    by what the analytics pages filter and group on: the member's region (as of the refresh), the store
+    and clerk of the enrolment and its channel. `loyalty.analytics.member_months_refresh` rebuilds it
+    set-based (the daily job `loyalty.summarise_ledger`) and the overview adds the accounts and tier
+    changes recorded since (`MemberMonthMark`), so it reads thousands of rows instead of grouping a
+    million accounts."""
+
+    class Kind(models.TextChoices):
+        ENROLLED = "enrolled", _("Enrolled")
+        UPGRADE = "upgrade", _("Upgrade")
+        DOWNGRADE = "downgrade", _("Downgrade at evaluation")
+        FIRST_REDEMPTION = "first_redemption", _("First redemption")
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
+    month = models.DateField(_("month"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    region = models.CharField(_("region"), max_length=80, blank=True)
+    store = models.ForeignKey(Store, on_delete=models.SET_NULL, null=True, related_name="+", db_index=False)
+    clerk = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+", db_index=False
+    )
+    channel = models.CharField(_("enrolment channel"), max_length=12, blank=True)
+    members = models.BigIntegerField(_("members"))
+    waited = models.DurationField(null=True)  # first redemptions: the time since enrolment, summed
+
+    class Meta:
+        verbose_name = _("member month")
+        verbose_name_plural = _("member months")
+        indexes = [models.Index(fields=["program", "kind", "month"], name="membermonth_program_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.kind}: {self.members}"
+
+
+class MemberDecile(models.Model):
+    """Ranked members per program, value decile and tier (as of the refresh), with the region and store
+    the pages filter on and their 12-month spend: the value pyramid without joining a million rankings
+    to a million accounts. `computed_at` is the ranking's (`AccountValue`) it was summed from."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
+    decile = models.PositiveSmallIntegerField(_("value decile"))
+    tier = models.ForeignKey(Tier, on_delete=models.CASCADE, null=True, related_name="+", db_index=False)
+    region = models.CharField(_("region"), max_length=80, blank=True)
+    store = models.ForeignKey(Store, on_delete=models.SET_NULL, null=True, related_name="+", db_index=False)
+    members = models.BigIntegerField(_("members"))
+    spend = models.DecimalField(_("spend over 12 months"), max_digits=16, decimal_places=2)
+    computed_at = models.DateTimeField(_("computed at"))
+
+    class Meta:
+        verbose_name = _("member decile")
+        verbose_name_plural = _("member deciles")
+        indexes = [models.Index(fields=["program", "decile"], name="memberdecile_program_idx")]
+
+    def __str__(self) -> str:
+        return f"decile {self.decile}: {self.members}"
+
+
+class MemberMonthMark(models.Model):
+    """How far `MemberMonth` reaches for a program: the accounts and tier changes with an id up to
+    `through_*`, except the `*_gaps` ([low, high] id ranges that held no committed row when it was
+    taken), which the pages read live with the ids above; the ledger entries up to `through_entry` (first
+    redemptions); and the ranking `MemberDecile` was summed from."""
+
+    program = models.OneToOneField(Program, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    through_account = models.BigIntegerField(default=0)
+    account_gaps = models.JSONField(default=list)
+    through_tier_change = models.BigIntegerField(default=0)
+    tier_change_gaps = models.JSONField(default=list)
+    through_entry = models.BigIntegerField(default=0)
+    ranked_at = models.DateTimeField(null=True)
+    refreshed_at = models.DateTimeField(_("refreshed at"))
+
+    class Meta:
+        verbose_name = _("member summary mark")
+        verbose_name_plural = _("member summary marks")
+
+    def __str__(self) -> str:
+        return f"{self.program_id} through account {self.through_account}"

@@ -3,20 +3,22 @@ pyramid and enrolment cohorts, each page with its CSV.
 
 Member figures (enrolments, activity, tiers, redemptions, deciles, cohorts) are grouped by the
 database over accounts, filtered by region (the member's) and store (where the account was opened).
-Ledger figures come from `loyalty.analytics` and are program-wide: points are owed by the program,
-whatever store a member joined at. Every read here is a fixed number of queries.
+The overview and the value pyramid read the daily member summary (`MemberMonth`, `MemberDecile`, see
+`loyalty.analytics`) plus what was recorded since, and count live what changes all the time (members,
+activity, tiers). Ledger figures come from `loyalty.analytics` and are program-wide: points are owed
+by the program, whatever store a member joined at. Every read here is a fixed number of queries.
 """
 
 import csv
 import datetime
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
 from django import forms
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.db import connection
-from django.db.models import Count, DateField, F, Max, Min, Q, Sum
+from django.db.models import Count, DateField, F, Max, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.http import HttpResponse
 from django.utils import timezone
@@ -28,7 +30,16 @@ from django.views.generic import TemplateView, View
 from loyalty import analytics as ledger_analytics
 from loyalty.core import charts
 from loyalty.core.spreadsheets import spreadsheet_safe
-from loyalty.models import Account, AccountValue, Program, Tier, TierChange
+from loyalty.models import (
+    Account,
+    AccountValue,
+    MemberDecile,
+    MemberMonth,
+    MemberMonthMark,
+    Program,
+    Tier,
+    TierChange,
+)
 from members.models import Member, Store
 from rewards.models import Redemption
 
@@ -102,6 +113,15 @@ class Scope:
             accounts = accounts.filter(enrolled_at_store=self.store)
         return accounts
 
+    def summary_filter(self) -> Q:
+        """The scope on a member summary table (`MemberMonth`, `MemberDecile`): region as of its refresh."""
+        q = Q(program=self.program)
+        if self.region:
+            q &= Q(region=self.region)
+        if self.store:
+            q &= Q(store=self.store)
+        return q
+
     def account_filter(self, prefix: str, *, program_field: str | None = None) -> Q:
         """The scope as a filter on a model linked to accounts by `prefix`; `program_field` names the
         model's own program column, which spares joining a million accounts when no region or store is set."""
@@ -143,6 +163,7 @@ class Overview:
     first_redemption_days: Decimal | None
     first_redeemers: int
     top_rewards: list[tuple[str, int, int]]  # name, redemptions, points
+    summarised_at: datetime.datetime | None = None  # the member summary's refresh, if there is one
 
     @property
     def engagement(self) -> Decimal | None:
@@ -178,9 +199,10 @@ class Overview:
 
 
 def overview(scope: Scope, ledger: ledger_analytics.Ledger) -> Overview:
+    """Members, activity and tiers counted live (they change all the time); enrolments, tier movements
+    and first redemptions from the member summary, plus the accounts and tier changes recorded since."""
     accounts = scope.accounts()
     month_start = _aware(ledger_analytics.month_start(scope.now))
-    channels = Member.Channel.choices
     ladder = list(Tier.objects.filter(program=scope.program).order_by("rank").values_list("pk", "name", "colour"))
     counts = accounts.aggregate(
         no_tier=Count("pk", filter=Q(tier__isnull=True)),
@@ -188,53 +210,20 @@ def overview(scope: Scope, ledger: ledger_analytics.Ledger) -> Overview:
         members=Count("pk"),
         this_month=Count("pk", filter=Q(enrolled_at__gte=month_start)),
         active=Count("pk", filter=Q(last_activity_at__gte=scope.now - datetime.timedelta(days=ACTIVE_DAYS))),
-        **{f"channel_{code}": Count("pk", filter=Q(member__enrolment_channel=code)) for code, _label in channels},
     )
-    by_store = [
-        (name or _("No store (online, imported)"), n)
-        for name, n in accounts.values("enrolled_at_store__name")
-        .annotate(n=Count("pk"))
-        .order_by("-n", "enrolled_at_store__name")
-        .values_list("enrolled_at_store__name", "n")[:TOP]
-    ]
-    by_clerk = [
-        (" ".join(filter(None, [first, last])) or email or _("No clerk (online, imported)"), n)
-        for first, last, email, n in accounts.values("enrolled_by")
-        .annotate(n=Count("pk"))
-        .order_by("-n", "enrolled_by")
-        .values_list("enrolled_by__first_name", "enrolled_by__last_name", "enrolled_by__email", "n")[:TOP]
-    ]
     tiers = [(name, colour, counts[f"tier_{pk}"]) for pk, name, colour in ladder]
     if counts["no_tier"]:
         tiers.append((None, None, counts["no_tier"]))
-    enrolled = dict(
-        accounts.filter(enrolled_at__gte=scope.since, enrolled_at__lt=scope.until)
-        .annotate(month=_month("enrolled_at"))
-        .values("month")
-        .annotate(n=Count("pk"))
-        .order_by()
-        .values_list("month", "n")
-    )
-    moves: dict[tuple[datetime.date, str], int] = {
-        (month, reason): n
-        for month, reason, n in TierChange.objects.filter(
-            scope.account_filter("account__"),
-            reason__in=[TierChange.Reason.UPGRADE, TierChange.Reason.DOWNGRADE],
-            changed_at__gte=scope.since,
-            changed_at__lt=scope.until,
-        )
-        .annotate(month=_month("changed_at"))
-        .values("month", "reason")
-        .annotate(n=Count("pk"))
-        .order_by()
-        .values_list("month", "reason", "n")
-    }
-    redemptions = Redemption.objects.filter(scope.account_filter("account__", program_field="program")).exclude(
-        status=Redemption.Status.CANCELLED
-    )
-    days, first_redeemers = _days_to_first_redemption(redemptions)
+    mark = MemberMonthMark.objects.filter(program=scope.program).first()
+    enrolled, moves = _enrolments_and_moves(scope, accounts, mark)
+    days, first_redeemers = _days_to_first_redemption(scope, mark)
     top_rewards = list(
-        redemptions.filter(created_at__gte=scope.since, created_at__lt=scope.until)
+        Redemption.objects.filter(
+            scope.account_filter("account__", program_field="program"),
+            created_at__gte=scope.since,
+            created_at__lt=scope.until,
+        )
+        .exclude(status=Redemption.Status.CANCELLED)
         .values("reward")
         .annotate(n=Count("pk"), points=Sum("points"))
         .order_by("-n", "-points")
@@ -244,38 +233,122 @@ def overview(scope: Scope, ledger: ledger_analytics.Ledger) -> Overview:
         members=counts["members"],
         enrolled_this_month=counts["this_month"],
         active=counts["active"],
-        by_channel=[(label, counts[f"channel_{code}"]) for code, label in channels],
-        by_store=by_store,
-        by_clerk=by_clerk,
+        by_channel=[(label, enrolled.channels[code]) for code, label in Member.Channel.choices],
+        by_store=enrolled.top_stores(),
+        by_clerk=enrolled.top_clerks(),
         tiers=[(name or _("No tier"), colour or "#9aa4b2", n) for name, colour, n in tiers],
-        enrolments=[(month, enrolled.get(month, 0)) for month in scope.months],
+        enrolments=[(month, enrolled.months[month]) for month in scope.months],
         movements=[
-            (
-                month,
-                moves.get((month, TierChange.Reason.UPGRADE), 0),
-                moves.get((month, TierChange.Reason.DOWNGRADE), 0),
-            )
+            (month, moves[(month, TierChange.Reason.UPGRADE)], moves[(month, TierChange.Reason.DOWNGRADE)])
             for month in scope.months
         ],
         points=ledger_analytics.roll_forward(ledger, start=scope.start, end=scope.end),
         first_redemption_days=days,
         first_redeemers=first_redeemers,
         top_rewards=top_rewards,
+        summarised_at=mark.refreshed_at if mark else None,
     )
 
 
-def _days_to_first_redemption(redemptions) -> tuple[Decimal | None, int]:
-    """Average days from enrolment to a member's first redemption, over members who redeemed (one query)."""
-    firsts = redemptions.values("account_id").annotate(first=Min("created_at"), enrolled=Min("account__enrolled_at"))
-    sql, params = firsts.query.sql_with_params()
-    if connection.vendor == "postgresql":
-        days = "AVG(EXTRACT(EPOCH FROM (f.first - f.enrolled))) / 86400"
-    else:  # SQLite, the demo
-        days = "AVG(julianday(f.first) - julianday(f.enrolled))"
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {days}, COUNT(*) FROM ({sql}) f", params)  # our SQL around the ORM's
-        average, count = cursor.fetchone()
-    return (Decimal(str(average)).quantize(Decimal("0.1")) if average is not None else None), count
+@dataclass
+class _Enrolments:
+    """Enrolments grouped by channel, store (name), clerk and month: summary and live rows added up."""
+
+    channels: Counter = field(default_factory=Counter)
+    stores: Counter = field(default_factory=Counter)
+    clerks: Counter = field(default_factory=Counter)  # (id, first name, last name, email)
+    months: Counter = field(default_factory=Counter)
+
+    def add(self, channel: str, store: str | None, clerk: tuple, n: int) -> None:
+        self.channels[channel] += n
+        self.stores[store] += n
+        self.clerks[clerk] += n
+
+    def top_stores(self) -> list[tuple[str, int]]:
+        # As the database ordered them: most members first, then by name, the accounts without a store last.
+        ranked = sorted(self.stores.items(), key=lambda item: (-item[1], item[0] is None, item[0] or ""))
+        return [(name or _("No store (online, imported)"), n) for name, n in ranked[:TOP] if n]
+
+    def top_clerks(self) -> list[tuple[str, int]]:
+        ranked = sorted(self.clerks.items(), key=lambda item: (-item[1], item[0][0] is None, item[0][0] or 0))
+        return [
+            (" ".join(filter(None, [first, last])) or email or _("No clerk (online, imported)"), n)
+            for (_pk, first, last, email), n in ranked[:TOP]
+            if n
+        ]
+
+
+def _enrolments_and_moves(scope: Scope, accounts, mark: MemberMonthMark | None) -> tuple[_Enrolments, Counter]:
+    """Enrolments and tier movements: the summary's rows (two grouped reads of a few thousand rows), plus
+    the accounts and tier changes it does not cover, read live by id (everything without a summary)."""
+    since_accounts, since_changes = ledger_analytics.member_marks(mark)
+    summary = MemberMonth.objects.filter(scope.summary_filter())
+    result = _Enrolments()
+    for channel, name, pk, first, last, email, n in (
+        summary.filter(kind=MemberMonth.Kind.ENROLLED)
+        .values_list("channel", "store__name", "clerk", "clerk__first_name", "clerk__last_name", "clerk__email")
+        .annotate(n=Sum("members"))
+        .order_by()
+    ):
+        result.add(channel, name, (pk, first, last, email), n)
+    moves: Counter = Counter()
+    for month, kind, n in (
+        summary.filter(
+            kind__in=[MemberMonth.Kind.ENROLLED, *ledger_analytics.MOVES], month__range=(scope.start, scope.end)
+        )
+        .values_list("month", "kind")
+        .annotate(n=Sum("members"))
+        .order_by()
+    ):
+        if kind == MemberMonth.Kind.ENROLLED:
+            result.months[month] += n
+        else:
+            moves[(month, kind)] += n
+    dimensions = ledger_analytics.ENROLMENT_DIMENSIONS
+    for month, channel, name, pk, first, last, email, n in (
+        accounts.filter(since_accounts.after())
+        .values_list(
+            dimensions["event_month"],
+            dimensions["enrol_channel"],
+            "enrolled_at_store__name",
+            dimensions["enrol_clerk"],
+            "enrolled_by__first_name",
+            "enrolled_by__last_name",
+            "enrolled_by__email",
+        )
+        .annotate(n=Count("pk"))
+        .order_by()
+    ):
+        result.add(channel, name, (pk, first, last, email), n)
+        if scope.start <= month <= scope.end:
+            result.months[month] += n
+    changes = TierChange.objects.filter(scope.account_filter("account__"), since_changes.after())
+    for row in ledger_analytics.movement_events(changes):
+        moves[(row["event_month"], row["event"])] += row["members"]
+    return result, moves
+
+
+def _days_to_first_redemption(scope: Scope, mark: MemberMonthMark | None) -> tuple[Decimal | None, int]:
+    """Average days from enrolment to a member's first redemption, over members who redeemed: the member
+    summary's, corrected by the redemptions and refunds posted since its ledger mark (two queries); with
+    no summary, summed live from the whole ledger (one query, slow on a large program)."""
+    if mark is not None:
+        totals = MemberMonth.objects.filter(scope.summary_filter(), kind=MemberMonth.Kind.FIRST_REDEMPTION).aggregate(
+            n=Sum("members", default=0), waited=Sum("waited", default=datetime.timedelta(0))
+        )
+        since = ledger_analytics.first_redemptions_since(accounts=scope.accounts(), through_entry=mark.through_entry)
+        n, waited = totals["n"] + since["members"], totals["waited"] + since["waited"]
+    else:
+        totals = (
+            ledger_analytics.first_redemptions(program=scope.program)
+            .filter(scope.account_filter("account__", program_field="program"))
+            .aggregate(n=Count("pk"), waited=ledger_analytics.WAITED)
+        )
+        n, waited = totals["n"], totals["waited"]
+    if not n:
+        return None, 0
+    microseconds = Decimal(waited // datetime.timedelta(microseconds=1))
+    return (microseconds / n / 86_400_000_000).quantize(Decimal("0.1")), n
 
 
 # --- value pyramid ----------------------------------------------------------------------------
@@ -297,6 +370,7 @@ class Pyramid:
     computed_at: datetime.datetime | None
     tier_names: list[str]
     tier_colours: list[str]
+    summarised_at: datetime.datetime | None = None  # the member summary's refresh, when read from it
 
     @property
     def spend(self) -> Decimal:
@@ -313,35 +387,87 @@ class Pyramid:
         return (top.average / bottom.average).quantize(Decimal("0.1"))
 
 
+def _tier_moves(scope: Scope, mark: MemberMonthMark) -> list[tuple]:
+    """The ranked members whose tier changed since the member summary, as rows to add to its own: -1 in
+    their decile under the tier the summary counted them in, +1 under their tier now (one query, over
+    the tier changes since the summary's mark)."""
+    _accounts, changes = ledger_analytics.member_marks(mark)
+    moved = (
+        AccountValue.objects.filter(
+            scope.account_filter("account__"),
+            account__in=TierChange.objects.filter(changes.after(), account__program=scope.program).values("account"),
+        )
+        .values("decile", then=ledger_analytics.tier_at_mark(changes), now=F("account__tier"))
+        .annotate(n=Count("pk"))
+        .order_by()
+        .values_list("decile", "then", "now", "n")
+    )
+    rows = []
+    for decile, then, now, n in moved:
+        rows += [(decile, then, -n), (decile, now, n)]
+    return rows
+
+
 def pyramid(scope: Scope) -> Pyramid:
-    """Deciles with their spend and tier mix, in one query grouped by decile and tier."""
+    """Deciles with their spend and tier mix, in one query grouped by decile and tier: from the member
+    summary when it was summed from the current ranking, with the members whose tier changed since
+    moved to their tier now; else from the ranking joined to the accounts (slow on a large program)."""
+    mark = MemberMonthMark.objects.filter(program=scope.program).first()
+    ranking = AccountValue.objects.filter(program=scope.program).order_by().values_list("computed_at", flat=True)
+    ranked_at = next(iter(ranking[:1]), None)  # one ranking's rows share its time
+    if mark is not None and mark.ranked_at == ranked_at:
+        ladder = {
+            pk: (rank, name, colour)
+            for pk, rank, name, colour in Tier.objects.filter(program=scope.program).values_list(
+                "pk", "rank", "name", "colour"
+            )
+        }
+        rows = [
+            (decile, *ladder.get(tier, (None, None, None)), members, spend, computed_at)
+            for decile, tier, members, spend, computed_at in MemberDecile.objects.filter(scope.summary_filter())
+            .values("decile", "tier")
+            .annotate(members=Sum("members"), spend=Sum("spend"), computed_at=Max("computed_at"))
+            .order_by()
+            .values_list("decile", "tier", "members", "spend", "computed_at")
+        ]
+        rows += [
+            (decile, *ladder.get(tier, (None, None, None)), n, Decimal("0"), None)
+            for decile, tier, n in _tier_moves(scope, mark)
+        ]
+        summarised_at = mark.refreshed_at
+    else:
+        rows = (
+            AccountValue.objects.filter(scope.account_filter("account__"))
+            .values("decile", "account__tier__rank", "account__tier__name", "account__tier__colour")
+            .annotate(members=Count("pk"), spend=Sum("spend_12m"), computed_at=Max("computed_at"))
+            .order_by()
+            .values_list(
+                "decile",
+                "account__tier__rank",
+                "account__tier__name",
+                "account__tier__colour",
+                "members",
+                "spend",
+                "computed_at",
+            )
+        )
+        summarised_at = None
     deciles: dict[int, dict] = {}
     ranks: dict[str, int] = {}
     colours: dict[str, str] = {}
-    for decile, rank, name, colour, members, spend, computed_at in (
-        AccountValue.objects.filter(scope.account_filter("account__"))
-        .values("decile", "account__tier__rank", "account__tier__name", "account__tier__colour")
-        .annotate(members=Count("pk"), spend=Sum("spend_12m"), computed_at=Max("computed_at"))
-        .order_by()
-        .values_list(
-            "decile",
-            "account__tier__rank",
-            "account__tier__name",
-            "account__tier__colour",
-            "members",
-            "spend",
-            "computed_at",
-        )
-    ):
+    for decile, rank, name, colour, members, spend, computed_at in rows:
         name = name or _("No tier")
         row = deciles.setdefault(decile, {"members": 0, "spend": Decimal("0"), "computed_at": computed_at, "mix": {}})
         row["members"] += members
         row["spend"] += spend
-        row["computed_at"] = max(row["computed_at"], computed_at)
-        row["mix"][name] = members
+        row["computed_at"] = max(filter(None, [row["computed_at"], computed_at]), default=None)
+        row["mix"][name] = row["mix"].get(name, 0) + members
         ranks[name] = rank if rank is not None else 1_000
         colours[name] = colour or "#9aa4b2"
-    tier_names = sorted(ranks, key=ranks.get)  # the ladder from the entry tier up
+    # The ladder from the entry tier up, of the tiers with members (one the summary's members all left
+    # since shows no more than a live read would).
+    held = {name for row in deciles.values() for name, n in row["mix"].items() if n}
+    tier_names = sorted(held, key=ranks.get)
     total = sum((row["spend"] for row in deciles.values()), Decimal("0"))
     return Pyramid(
         deciles=[
@@ -355,9 +481,10 @@ def pyramid(scope: Scope) -> Pyramid:
             )
             for decile, row in sorted(deciles.items())
         ],
-        computed_at=max((row["computed_at"] for row in deciles.values()), default=None),
+        computed_at=max((row["computed_at"] for row in deciles.values() if row["computed_at"]), default=None),
         tier_names=tier_names,
         tier_colours=[colours[name] for name in tier_names],
+        summarised_at=summarised_at if deciles else None,
     )
 
 
