@@ -497,6 +497,14 @@ class Purchase(models.Model):
                 name="purchase_returned_le_amount",
             ),
         ]
+        indexes = [
+            # Segments sum a period's spend per account (campaigns.segments) from this index alone; the
+            # amounts are key columns rather than INCLUDE, which SQLite (the demo) would warn about.
+            models.Index(
+                fields=["program", "occurred_at", "account", "amount", "returned_amount"],
+                name="purchase_period_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.receipt_number} ({self.amount} {self.currency})"

@@ -1529,6 +1529,11 @@ def account_values_refresh(*, program: Program, as_of: datetime.datetime | None 
         ranked = cursor.rowcount
     # Members who left since the last refresh are no longer ranked.
     AccountValue.objects.filter(program=program).exclude(computed_at=as_of).delete()
+    if connection.vendor == "postgresql":
+        # Every row was just rewritten: until autovacuum gets to it the planner judges segments' decile
+        # criterion on the old statistics (3.3 s instead of 0.85 s at 1,000,000 members, bench/segments.py).
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {AccountValue._meta.db_table}")
     return ranked
 
 
