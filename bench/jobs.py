@@ -2,12 +2,18 @@
 
     uv run python bench/jobs.py                      # expiry, pending release and tier review, 2 worker processes
     uv run python bench/jobs.py --jobs loyalty.expire_points --concurrency 2 --baseline
+    uv run python bench/jobs.py --jobs loyalty.expire_points --setting jit=off   # a server setting, per copy
+    uv run python bench/jobs.py --jobs loyalty.expire_points --migrate-to loyalty:0013_segment_spend \
+        --sql "VACUUM FULL loyalty_account"                                       # the schema before 0014
 
 For each job: a fresh copy of the engine benchmark's template database (bench/engine.py builds it,
 `loyalty_bench_tpl`), migrated; a `celery worker` (prefork, --concurrency processes) on its own Redis
 database and queue; the run started through loyalty.core.jobs as the schedule would, and timed from
 start to the run's last chunk. Then check_ledger's invariants on the result. With --baseline, the same
 job on another fresh copy through the services in this one process (no Celery), for the ratio.
+--setting sets a PostgreSQL setting on each copy (ALTER DATABASE ... SET); --migrate-to migrates each
+copy back to an earlier migration, to measure a schema change against the schema before it; --sql runs
+statements on each copy after that (e.g. VACUUM FULL to rewrite a table at a restored fillfactor).
 
 Connection: PGHOST/PGPORT/PGUSER as bench/engine.py; Redis at BENCH_REDIS_URL (default db 14).
 """
@@ -34,9 +40,9 @@ JOBS = {  # job -> (service doing the whole job in one process, days after now f
 }
 
 
-def migrate(name: str) -> None:
+def migrate(name: str, target: list[str]) -> None:
     env = {**os.environ, "DATABASE_URL": database_url(name), "DEBUG": "False"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], check=True, env=env, cwd=ROOT)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0", *target], check=True, env=env, cwd=ROOT)
 
 
 def start_worker(name: str, concurrency: int, log: Path) -> subprocess.Popen:
@@ -98,7 +104,16 @@ def in_process(job: str, as_of) -> dict:
     return {"rows": result.rows, "seconds": time.perf_counter() - started, "chunks": None}
 
 
-def measure(template: str, run_db: str, job: str, how) -> dict:
+def on_copy(name: str, statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(database_url(name), autocommit=True) as conn:  # VACUUM refuses a transaction
+        conn.execute(statement)
+
+
+def measure(
+    template: str, run_db: str, job: str, how, *, target: list[str], settings: list[str], statements: list[str]
+) -> dict:
     from django.db import connection
     from django.utils import timezone
 
@@ -106,7 +121,12 @@ def measure(template: str, run_db: str, job: str, how) -> dict:
 
     connection.close()
     fresh_copy(template, run_db)
-    migrate(run_db)
+    migrate(run_db, target)
+    for setting in settings:
+        name, value = setting.split("=", 1)
+        admin_sql(f'ALTER DATABASE "{run_db}" SET {name} = {value}')  # for every connection opened from now
+    for statement in statements:
+        on_copy(run_db, statement)
     as_of = timezone.now() + timedelta(days=JOBS[job][1])
     figures = how(job, as_of)
     figures["ledger"] = ledger_breaches(limit=5) or "sound"
@@ -120,7 +140,11 @@ def main() -> None:
     parser.add_argument("--jobs", default=",".join(JOBS))
     parser.add_argument("--concurrency", type=int, default=2, help="Worker processes.")
     parser.add_argument("--baseline", action="store_true", help="Also run each job in this process, no Celery.")
+    parser.add_argument("--setting", action="append", default=[], help="NAME=VALUE: a PostgreSQL setting per copy.")
+    parser.add_argument("--migrate-to", help="APP:MIGRATION: migrate each copy back to it before the job.")
+    parser.add_argument("--sql", action="append", default=[], help="A statement to run on each copy before the job.")
     args = parser.parse_args()
+    target = args.migrate_to.split(":", 1) if args.migrate_to else []
 
     template, run_db = f"{args.name}_tpl", f"{args.name}_jobs"
     if not database_exists(template):
@@ -132,7 +156,10 @@ def main() -> None:
     admin_sql(f'CREATE DATABASE "{run_db}" TEMPLATE "{template}"')
     setup_django(run_db)
     subprocess.run(["redis-cli", "-u", REDIS, "DEL", QUEUE], check=False, capture_output=True)
-    print(f"PostgreSQL, {os.cpu_count()} cores; worker: prefork x{args.concurrency}; {template}")
+    print(
+        f"PostgreSQL, {os.cpu_count()} cores; worker: prefork x{args.concurrency}; {template}"
+        f"; settings {args.setting or 'as installed'}; schema {args.migrate_to or 'latest'} {args.sql or ''}"
+    )
     print(f"{'job':<26} {'how':<18} {'rows':>11} {'chunks':>7} {'seconds':>8} {'rows/s':>9}  ledger")
     for job in args.jobs.split(","):
         ways = [("worker", lambda j, a: through_worker(j, a, args.concurrency))]
@@ -140,7 +167,7 @@ def main() -> None:
             ways.append(("one process", in_process))
         results = {}
         for label, how in ways:
-            figures = measure(template, run_db, job, how)
+            figures = measure(template, run_db, job, how, target=target, settings=args.setting, statements=args.sql)
             results[label] = figures
             print(
                 f"{job:<26} {label:<18} {figures['rows']:>11,} {figures['chunks'] or '':>7} {figures['seconds']:>8.1f}"

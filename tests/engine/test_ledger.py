@@ -8,13 +8,15 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core.management import CommandError, call_command
-from django.db.models import Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max, Sum
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from loyalty import services
 from loyalty.core.exceptions import ApplicationError
-from loyalty.models import LedgerAllocation, LedgerEntry, Program, Purchase
-from tests.factories import LedgerEntryFactory
+from loyalty.models import Account, LedgerAllocation, LedgerEntry, Program, Purchase
+from tests.factories import AccountFactory, LedgerEntryFactory, ProgramFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -280,6 +282,26 @@ def test_points_that_never_expire_stay(program, enrol, buy):
     assert _balance(account) == (10, 0)
 
 
+def test_an_expiry_chunk_issues_as_many_queries_for_many_lapsed_lots_as_for_one(program, enrol, buy):
+    _expiring_program(program, "months_after_earn", 1)
+    earned_at = timezone.now() - 40 * DAY
+    one = enrol(program)
+    buy(one, "10.00", occurred_at=earned_at)
+    many = [enrol(program) for _n in range(3)]
+    for account in many:
+        buy(account, "10.00", occurred_at=earned_at)
+        buy(account, "20.00", occurred_at=earned_at - DAY)
+    now = timezone.now()
+
+    with CaptureQueriesContext(connection) as one_lot:
+        first = services.expire_due_chunk(program=program, low=one.pk, high=one.pk + 1, as_of=now)
+    with CaptureQueriesContext(connection) as six_lots:
+        rest = services.expire_due_chunk(program=program, low=many[0].pk, high=many[-1].pk + 1, as_of=now)
+
+    assert (first.rows, rest.rows) == (1, 6)
+    assert len(six_lots) == len(one_lot)
+
+
 def test_expiry_texts_are_in_each_members_language(program, enrol, buy):
     _expiring_program(program, "months_after_earn", 1)
     en, nl = enrol(program, language="en"), enrol(program, language="nl")
@@ -438,13 +460,63 @@ def test_check_ledger_exits_1_and_names_each_breach(program, enrol, buy):
 
 
 def test_the_ledger_refuses_deletes_in_the_database(program, enrol):
-    from django.db import InternalError, ProgrammingError, transaction
+    from django.db import InternalError, ProgrammingError
 
     account = enrol(program)
     services.adjust(account=account, points=10, reason="Goodwill", created_by=None, idempotency_key="adj-del")
     with pytest.raises((InternalError, ProgrammingError), match="append-only"), transaction.atomic():
         LedgerEntry.objects.filter(account=account).delete()
     assert account.entries.count() == 1
+
+
+def _keys_checked_now() -> None:
+    """The ledger's foreign keys are checked at commit, which a test's transaction never reaches: check at once."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+@pytest.mark.postgres
+def test_the_database_refuses_an_entry_in_another_program_than_its_accounts(program, enrol):
+    account = enrol(program)
+    other = ProgramFactory(name="Green Rewards", slug="green")
+
+    with pytest.raises(IntegrityError, match="ledger_account_program_fk"), transaction.atomic():
+        _keys_checked_now()
+        LedgerEntryFactory(account=account, program=other)
+
+    assert not LedgerEntry.objects.filter(program=other).exists()
+
+
+@pytest.mark.postgres
+def test_the_database_refuses_an_entry_for_an_account_that_does_not_exist(program):
+    missing = (Account.objects.aggregate(top=Max("pk"))["top"] or 0) + 1000
+
+    with pytest.raises(IntegrityError, match="ledger_account_program_fk"), transaction.atomic():
+        _keys_checked_now()
+        LedgerEntryFactory(account=Account(pk=missing, program=program))
+
+    assert not LedgerEntry.objects.filter(account_id=missing).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM loyalty_account WHERE id = %(account)s",
+        "UPDATE loyalty_account SET program_id = %(other)s WHERE id = %(account)s",
+    ],
+    ids=["deleted", "moved to another program"],
+)
+def test_the_database_refuses_to_take_an_account_with_entries_away_from_them(statement):
+    entry = LedgerEntryFactory(account=AccountFactory(balance=10), points=10)  # nothing else points at the account
+    other = ProgramFactory(name="Green Rewards", slug="green")
+
+    with pytest.raises(IntegrityError, match="ledger_account_program_fk"), transaction.atomic():
+        _keys_checked_now()
+        with connection.cursor() as cursor:
+            cursor.execute(statement, {"account": entry.account_id, "other": other.pk})
+
+    assert Account.objects.filter(pk=entry.account_id, program=entry.program_id).exists()
 
 
 @pytest.mark.ledger_broken_on_purpose
