@@ -8,6 +8,7 @@ write, are set-based SQL (loyalty.legacy.loading). A file with any error writes 
 
 import csv
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -51,6 +52,7 @@ class ImportReport:
     tiers_raised: int = 0
     balances_posted: int = 0
     points_posted: int = 0
+    timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds (manage.py import_members -v 2)
 
     @property
     def ok(self) -> bool:
@@ -106,65 +108,65 @@ def _issue_numbers(stage: Stage) -> None:
         rows = stage.give_numbers(numbers_by_row)  # those an existing member already holds, to draw again
 
 
-def _sql_errors(stage: Stage, columns: dict[str, str], program: Program, log: _ErrorLog) -> None:
+def _sql_errors(stage: Stage, columns: dict[str, str], program: Program, log: _ErrorLog, *, draw_ids: bool) -> None:
     """The checks that need the whole file or the database, each one query."""
 
     def header(column: str) -> str:
         return columns.get(column, column)
 
-    for column, message in (
-        ("member_no", _("Row %(row)s has the same member number: a member appears once in a file.")),
-        ("email", _("Row %(row)s has the same email: a member appears once in a file.")),
-        ("phone", _("Row %(row)s has the same phone: a member appears once in a file.")),
-    ):
-        if column in columns:
-            for row, value, first_row in stage.duplicates_in_file(column):
-                log.add(RowError(row, header(column), value, message % {"row": first_row}))
-    stage.match_members()
-    statuses = dict(Member.Status.choices)
-    for row, member_no, status in stage.inactive_members():
-        log.add(
-            RowError(
-                row,
-                header("member_no"),
-                member_no,
-                _("Member %(member_no)s is %(status)s in the portal: reopen them first, or leave them out.")
-                % {"member_no": member_no, "status": str(statuses.get(status, status)).lower()},
-            )
-        )
-    for column, message in (
-        ("email", _("Member %(member_no)s already uses this email.")),
-        ("phone", _("Member %(member_no)s already uses this phone.")),
-    ):
-        if column in columns:
-            for row, value, member_no in stage.taken_by_others(column):
-                log.add(RowError(row, header(column), value, message % {"member_no": member_no}))
-    name_column = next((c for c in ("last_name", "first_name", "company") if c in columns), "last_name")
-    for row, value in stage.nameless_new_members():
-        log.add(RowError(row, header(name_column), value, _("Give the member's name or their company's name.")))
-    stage.match_accounts(program.pk)
-    stage.match_opening_balances(program.pk)
-    for row, balance, prior in stage.opening_balance_conflicts():
-        log.add(
-            RowError(
-                row,
-                header("balance"),
-                str(balance),
-                _(
-                    "An opening balance of %(points)s points was imported for this member before; an import "
-                    "never posts it twice. Correct the balance with an adjustment on the member's page."
+    with stage.timed("checks: duplicates in the file"):
+        for column, message in (
+            ("member_no", _("Row %(row)s has the same member number: a member appears once in a file.")),
+            ("email", _("Row %(row)s has the same email: a member appears once in a file.")),
+            ("phone", _("Row %(row)s has the same phone: a member appears once in a file.")),
+        ):
+            if column in columns:
+                for row, value, first_row in stage.duplicates_in_file(column):
+                    log.add(RowError(row, header(column), value, message % {"row": first_row}))
+    stage.match_by_email()
+    stage.make_plan(program_id=program.pk, default_language=settings.LANGUAGE_CODE, draw_ids=draw_ids)
+    with stage.timed("checks: against the portal"):
+        statuses = dict(Member.Status.choices)
+        for row, member_no, status in stage.inactive_members():
+            log.add(
+                RowError(
+                    row,
+                    header("member_no"),
+                    member_no,
+                    _("Member %(member_no)s is %(status)s in the portal: reopen them first, or leave them out.")
+                    % {"member_no": member_no, "status": str(statuses.get(status, status)).lower()},
                 )
-                % {"points": prior},
             )
-        )
-    stage.mark_member_changes()
+        for column, message in (
+            ("email", _("Member %(member_no)s already uses this email.")),
+            ("phone", _("Member %(member_no)s already uses this phone.")),
+        ):
+            if column in columns:
+                for row, value, member_no in stage.taken_by_others(column):
+                    log.add(RowError(row, header(column), value, message % {"member_no": member_no}))
+        name_column = next((c for c in ("last_name", "first_name", "company") if c in columns), "last_name")
+        for row, value in stage.nameless_new_members():
+            log.add(RowError(row, header(name_column), value, _("Give the member's name or their company's name.")))
+        for row, balance, prior in stage.opening_balance_conflicts():
+            log.add(
+                RowError(
+                    row,
+                    header("balance"),
+                    str(balance),
+                    _(
+                        "An opening balance of %(points)s points was imported for this member before; an import "
+                        "never posts it twice. Correct the balance with an adjustment on the member's page."
+                    )
+                    % {"points": prior},
+                )
+            )
 
 
 def _stream_rows(
     legacy: LegacyFile, rows: Iterator, parser: RowParser, stage: Stage, log: _ErrorLog, progress: Progress | None
 ) -> int:
     count = 0
-    with stage.writer() as write:
+    with stage.timed("reading, checking cells, COPY to the stage"), stage.writer() as write:
         for row_no, cells in rows:
             count += 1
             staged, errors = parser.parse(row_no, cells)
@@ -219,18 +221,23 @@ def legacy_import(
             progress("checking", legacy.size, legacy.size)
         stage.prepare()
         with transaction.atomic():
+            stage.tune()
             # One import per program at a time; enrolments elsewhere go on (a clash is a unique-key error).
             program = Program.objects.select_for_update().get(pk=program.pk)
-            _sql_errors(stage, columns, program, log)
+            _sql_errors(stage, columns, program, log, draw_ids=not dry_run and log.count == 0)
             if log.count == 0:
                 if progress:
                     progress("writing", legacy.size, legacy.size)
                 if not dry_run:
                     _write(stage, program=program, entry_tier_id=entry_tier_id, created_by=created_by)
-                for name, value in stage.counts().items():
-                    setattr(report, name, value)
+                with stage.timed("counts"):
+                    for name, value in stage.counts().items():
+                        setattr(report, name, value)
             if log.count or dry_run:
                 transaction.set_rollback(True)
+            commit_started = time.perf_counter()
+        if log.count == 0 and not dry_run:
+            stage.timings["commit (deferred foreign-key checks)"] = time.perf_counter() - commit_started
         report.errors = log.count
         report.first_errors = log.first
         if errors_to is not None:
@@ -238,6 +245,7 @@ def legacy_import(
     finally:
         stage.drop()
         log.close()
+    report.timings = stage.timings
     if progress:
         progress("done", legacy.size, legacy.size)
     return report
@@ -247,7 +255,8 @@ def _write(stage: Stage, *, program: Program, entry_tier_id: int, created_by) ->
     now = timezone.now()
     user_id = created_by.pk if created_by else None
     window_start, review_at = engine.tier_review_window(program, now)  # imported tiers are kept a full window
-    _issue_numbers(stage)
+    with stage.timed("writes: portal numbers"):
+        _issue_numbers(stage)
     stage.insert_members(now=now, user_id=user_id, default_language=settings.LANGUAGE_CODE)
     stage.update_members(now=now, user_id=user_id)
     stage.insert_accounts(

@@ -1,24 +1,35 @@
 """The set-based part of a legacy import: rows land in a staging table (COPY on PostgreSQL, batched
-INSERTs on SQLite), every check that needs the whole file or the database is one query, and the writes
-are a handful of INSERT … SELECT / UPDATE … FROM statements. The same SQL runs on both databases."""
+INSERTs on SQLite); one statement joins them to the members, accounts and opening balances already
+there and writes the import's plan (every flag the checks and the writes need) to a second table; each
+check is then one query on the plan, and each write one INSERT … SELECT or UPDATE … FROM. The same SQL
+runs on both databases, apart from how new ids are drawn.
+
+Neither table is updated row by row afterwards: a million-row UPDATE of a table rewrites every row."""
 
 import datetime
+import time
 from collections.abc import Iterable
 from contextlib import contextmanager
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
 from loyalty.legacy.rows import STAGE_FIELDS
 from loyalty.models import Account, LedgerEntry, Tier, TierChange
 from members.models import ConsentRecord, Member, Store
 
 STAGE = "legacy_import_stage"
+PLAN = "legacy_import_plan"
 NUMBERS = "legacy_import_numbers"
 SQLITE_BATCH = 2_000
+# Hash joins and aggregates over a million rows in memory, for the import's transaction only.
+WORK_MEM = "128MB"
+# The stage and the plan (a few hundred MB at a million rows) mostly in the session's own buffers, not sent
+# through files page by page as with the default 8 MB; allocated only as the tables grow.
+TEMP_BUFFERS = "256MB"
 
-# The staging table: the row's fields (text unless said otherwise), then the checks' working columns.
+# The staging table: the row's fields (text unless said otherwise).
 FIELD_TYPES = {
-    "row_no": "integer PRIMARY KEY",
+    "row_no": "integer NOT NULL",
     "member_no": "varchar(32)",
     "store_id": "bigint",
     "enrolled_at": "timestamp with time zone",
@@ -29,21 +40,6 @@ FIELD_TYPES = {
     "consent": "boolean",
 }
 STAGE_TYPES = {name: FIELD_TYPES.get(name, "text") for name in STAGE_FIELDS}
-# Filled in by the checks, read by the writes.
-WORK_COLUMNS = {
-    "email_key": "text",
-    "member_id": "bigint",
-    "member_active": "boolean",
-    "new_member": "boolean NOT NULL DEFAULT FALSE",
-    "member_changed": "boolean NOT NULL DEFAULT FALSE",
-    "consent_changed": "boolean NOT NULL DEFAULT FALSE",
-    "account_id": "bigint",
-    "new_account": "boolean NOT NULL DEFAULT FALSE",
-    "old_tier_id": "bigint",
-    "tier_raised": "boolean NOT NULL DEFAULT FALSE",
-    "prior_points": "bigint",
-    "post_balance": "boolean NOT NULL DEFAULT FALSE",
-}
 
 # Member columns an import sets; a blank cell (NULL in the stage) keeps what the member has.
 MEMBER_COLUMNS = (
@@ -84,31 +80,57 @@ def db_value(value):
 
 
 class Stage:
-    """The staging table of one import, on the import's own database connection."""
+    """The staging and plan tables of one import, on the import's own database connection."""
 
     def __init__(self):
         self.cursor = connection.cursor()
+        self.timings: dict[str, float] = {}  # phase -> seconds, for the command's -v 2 and bench/import.py
 
-    def execute(self, sql: str, params: Iterable = ()) -> int:
-        self.cursor.execute(sql, [db_value(param) for param in params])
+    def execute(self, sql: str, params: Iterable = (), *, phase: str = "") -> int:
+        with self.timed(phase):
+            self.cursor.execute(sql, [db_value(param) for param in params])
         return self.cursor.rowcount
 
     def rows(self, sql: str, params: Iterable = ()) -> list[tuple]:
         self.cursor.execute(sql, [db_value(param) for param in params])
         return self.cursor.fetchall()
 
-    # -- the table -----------------------------------------------------------------------------------
+    @contextmanager
+    def timed(self, phase: str):
+        """Adds the block's time to `phase` (nothing without one)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            if phase:
+                self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - started
+
+    # -- the tables ----------------------------------------------------------------------------------
 
     def create(self) -> None:
+        if is_postgresql():
+            try:
+                # refused once the session has used temporary tables (a worker's later job): in a savepoint,
+                # so the refusal leaves an enclosing transaction usable
+                with transaction.atomic():
+                    self.execute(f"SET temp_buffers = '{TEMP_BUFFERS}'")
+            except DatabaseError:
+                pass  # that session keeps its buffers: slower checks, the same result
         self.drop()
-        columns = {**STAGE_TYPES, **WORK_COLUMNS}
-        definition = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+        definition = ", ".join(f"{name} {kind}" for name, kind in STAGE_TYPES.items())
         self.execute(f"CREATE TEMPORARY TABLE {STAGE} ({definition})")
         self.execute(f"CREATE TEMPORARY TABLE {NUMBERS} (row_no integer PRIMARY KEY, member_no varchar(32))")
 
     def drop(self) -> None:
-        self.execute(f"DROP TABLE IF EXISTS {STAGE}")
-        self.execute(f"DROP TABLE IF EXISTS {NUMBERS}")
+        for table in (STAGE, PLAN, NUMBERS):
+            self.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def tune(self) -> None:
+        """Inside the import's transaction (reset at its end): memory for its joins and aggregates, and no JIT,
+        whose compiling each of the import's statements would pay once for a single run."""
+        if is_postgresql():
+            self.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+            self.execute("SET LOCAL jit = off")
 
     @contextmanager
     def writer(self, table: str = STAGE, columns: tuple[str, ...] = STAGE_FIELDS):
@@ -131,64 +153,116 @@ class Stage:
             self.cursor.executemany(sql, batch)
 
     def prepare(self) -> None:
-        """Keys for matching, then statistics (autovacuum never visits temporary tables)."""
-        self.execute(f"UPDATE {STAGE} SET email_key = lower(email) WHERE email IS NOT NULL")
-        self.execute(f"ANALYZE {STAGE}")
+        """Statistics for the planner (autovacuum never visits temporary tables)."""
+        self.execute(f"ANALYZE {STAGE}", phase="checks: statistics of the stage")
 
-    # -- checks: each yields (row, canonical column, value, message parameters) ----------------------
+    # -- checks on the file alone ----------------------------------------------------------------------
 
     def duplicates_in_file(self, column: str) -> list[tuple]:
-        """Rows whose member number, email or phone an earlier row of the file already has."""
-        key = "email_key" if column == "email" else column
+        """Rows whose member number, email (in any case) or phone an earlier row of the file already has."""
+        key = "lower({})" if column == "email" else "{}"
         return self.rows(
             f"""
             SELECT s.row_no, s.{column}, first.row_no
             FROM {STAGE} s
-            JOIN (SELECT {key} AS value, MIN(row_no) AS row_no FROM {STAGE}
-                  WHERE {key} IS NOT NULL GROUP BY {key} HAVING COUNT(*) > 1) first
-              ON s.{key} = first.value
+            JOIN (SELECT {key.format(column)} AS value, MIN(row_no) AS row_no FROM {STAGE}
+                  WHERE {column} IS NOT NULL GROUP BY {key.format(column)} HAVING COUNT(*) > 1) first
+              ON {key.format("s." + column)} = first.value
             WHERE s.row_no > first.row_no
             ORDER BY s.row_no
             """
         )
 
-    def match_members(self) -> None:
-        """By member number; rows without one, by the email of an active member."""
+    # -- the plan: the file against the portal, in one statement ----------------------------------------
+
+    def match_by_email(self) -> None:
+        """Rows without a member number are the active member with their email, if there is one."""
         self.execute(
             f"""
-            UPDATE {STAGE} SET member_id = m.id, member_active = (m.status = 'active')
-            FROM {T_MEMBER} m WHERE m.member_no = {STAGE}.member_no
-            """
-        )
-        self.execute(
-            f"""
-            UPDATE {STAGE} SET member_id = m.id, member_active = TRUE, member_no = m.member_no
+            UPDATE {STAGE} SET member_no = m.member_no
             FROM {T_MEMBER} m
-            WHERE {STAGE}.member_no IS NULL AND {STAGE}.email_key IS NOT NULL
-              AND m.status = 'active' AND m.email <> '' AND lower(m.email) = {STAGE}.email_key
-            """
+            WHERE {STAGE}.member_no IS NULL AND {STAGE}.email IS NOT NULL
+              AND m.status = 'active' AND m.email <> '' AND lower(m.email) = lower({STAGE}.email)
+            """,
+            phase="checks: rows without a number matched by email",
         )
-        self.execute(f"UPDATE {STAGE} SET new_member = TRUE WHERE member_id IS NULL")
+
+    def _new_ids(self, model, matched: str) -> str:
+        """The SQL for the id of a row the import will insert: the table's own sequence on PostgreSQL
+        (enrolments elsewhere draw from it meanwhile); after the highest id on SQLite, whose writers take
+        turns."""
+        table = model._meta.db_table
+        if is_postgresql():
+            (sequence,) = self.rows("SELECT pg_get_serial_sequence(%s, 'id')", [table])[0]
+            return f"nextval('{sequence}')"
+        return (
+            f"(SELECT COALESCE(MAX(id), 0) FROM {table})"
+            f" + ROW_NUMBER() OVER (PARTITION BY {matched} IS NULL ORDER BY row_no)"
+        )
+
+    def make_plan(self, *, program_id: int, default_language: str, draw_ids: bool) -> None:
+        """One row per staged row: the member and account it is (or will be: with `draw_ids`, new ones get
+        their ids now, in the file's order), what changes, and the opening balance posted before."""
+        changed = " OR ".join(f"COALESCE(s.{column}, m.{column}) <> m.{column}" for column in MEMBER_COLUMNS)
+        member_id = f"COALESCE(x.matched_member_id, {self._new_ids(Member, 'matched_member_id')})"
+        account_id = f"COALESCE(x.matched_account_id, {self._new_ids(Account, 'matched_account_id')})"
+        self.execute(
+            f"""
+            CREATE TEMPORARY TABLE {PLAN} AS
+            SELECT x.*,
+              {member_id if draw_ids else "x.matched_member_id"} AS member_id,
+              {account_id if draw_ids else "x.matched_account_id"} AS account_id,
+              COALESCE(x.balance > 0 AND x.prior_points IS NULL, FALSE) AS post_balance
+            FROM (
+              SELECT s.*,
+                m.id AS matched_member_id, m.status AS member_status, m.id IS NULL AS new_member,
+                COALESCE(m.id IS NOT NULL AND ({changed}
+                  OR (s.store_id IS NOT NULL AND m.home_store_id IS DISTINCT FROM s.store_id)
+                  OR (s.enrolled_at IS NOT NULL AND m.enrolled_at <> s.enrolled_at)), FALSE) AS member_changed,
+                COALESCE(m.id IS NOT NULL AND s.consent IS NOT NULL AND s.consent <> m.marketing_consent, FALSE)
+                  AS consent_changed,
+                COALESCE(s.language, m.language, %s) AS member_language,
+                a.id AS matched_account_id, a.tier_id AS old_tier_id, a.id IS NULL AS new_account,
+                -- an account the portal opened before takes the legacy tier only when it ranks higher
+                COALESCE(a.id IS NOT NULL AND new_tier.rank > old_tier.rank, FALSE) AS tier_raised,
+                CASE WHEN a.id IS NOT NULL AND s.member_no IS NOT NULL THEN (
+                  SELECT e.points FROM {T_LEDGER} e
+                  WHERE e.program_id = %s AND e.idempotency_key = '{OPENING_KEY_PREFIX}' || s.member_no
+                ) END AS prior_points
+              FROM {STAGE} s
+              LEFT JOIN {T_MEMBER} m ON m.member_no = s.member_no
+              LEFT JOIN {T_ACCOUNT} a ON a.member_id = m.id AND a.program_id = %s
+              LEFT JOIN {T_TIER} new_tier ON new_tier.id = s.tier_id
+              LEFT JOIN {T_TIER} old_tier ON old_tier.id = a.tier_id
+            ) x
+            ORDER BY x.row_no
+            """,
+            [default_language, program_id, program_id],
+            phase="checks: the plan (one statement)",
+        )
+        self.execute(f"ANALYZE {PLAN}", phase="checks: statistics of the plan")
+
+    # -- checks on the plan: each yields rows for an error message --------------------------------------
 
     def inactive_members(self) -> list[tuple]:
         return self.rows(
             f"""
-            SELECT s.row_no, s.member_no, m.status FROM {STAGE} s JOIN {T_MEMBER} m ON m.id = s.member_id
-            WHERE NOT s.member_active ORDER BY s.row_no
+            SELECT row_no, member_no, member_status FROM {PLAN}
+            WHERE member_status IS NOT NULL AND member_status <> 'active' ORDER BY row_no
             """
         )
 
     def taken_by_others(self, column: str) -> list[tuple]:
         """Emails and phones an active member other than the row's own already uses."""
         if column == "email":
-            condition = "m.email <> '' AND lower(m.email) = s.email_key"
+            condition = "m.email <> '' AND lower(m.email) = lower(s.email)"
         else:
             condition = "m.phone <> '' AND m.phone = s.phone"
         return self.rows(
             f"""
-            SELECT s.row_no, s.{column}, m.member_no FROM {STAGE} s
+            SELECT s.row_no, s.{column}, m.member_no FROM {PLAN} s
             JOIN {T_MEMBER} m ON {condition} AND m.status = 'active'
-            WHERE s.{column} IS NOT NULL AND (s.member_id IS NULL OR m.id <> s.member_id)
+            WHERE s.{column} IS NOT NULL AND (s.matched_member_id IS NULL OR m.id <> s.matched_member_id)
             ORDER BY s.row_no
             """
         )
@@ -196,72 +270,23 @@ class Stage:
     def nameless_new_members(self) -> list[tuple]:
         return self.rows(
             f"""
-            SELECT row_no, '' FROM {STAGE}
+            SELECT row_no, '' FROM {PLAN}
             WHERE new_member AND first_name IS NULL AND last_name IS NULL AND company IS NULL ORDER BY row_no
             """
         )
 
-    def match_accounts(self, program_id: int) -> None:
-        self.execute(
-            f"""
-            UPDATE {STAGE} SET account_id = a.id, old_tier_id = a.tier_id
-            FROM {T_ACCOUNT} a WHERE a.program_id = %s AND a.member_id = {STAGE}.member_id
-            """,
-            [program_id],
-        )
-        self.execute(f"UPDATE {STAGE} SET new_account = TRUE WHERE account_id IS NULL")
-        # An account the portal opened before takes the legacy tier only when it ranks higher.
-        self.execute(
-            f"""
-            UPDATE {STAGE} SET tier_raised = TRUE FROM {T_TIER} new_tier, {T_TIER} old_tier
-            WHERE NOT {STAGE}.new_account AND new_tier.id = {STAGE}.tier_id AND old_tier.id = {STAGE}.old_tier_id
-              AND new_tier.rank > old_tier.rank
-            """
-        )
-
-    def match_opening_balances(self, program_id: int) -> None:
-        self.execute(
-            f"""
-            UPDATE {STAGE} SET prior_points = e.points
-            FROM {T_LEDGER} e
-            WHERE e.program_id = %s AND e.idempotency_key = '{OPENING_KEY_PREFIX}' || {STAGE}.member_no
-              AND {STAGE}.member_no IS NOT NULL AND NOT {STAGE}.new_account
-            """,
-            [program_id],
-        )
-        self.execute(f"UPDATE {STAGE} SET post_balance = TRUE WHERE balance > 0 AND prior_points IS NULL")
-
     def opening_balance_conflicts(self) -> list[tuple]:
         return self.rows(
             f"""
-            SELECT row_no, balance, prior_points FROM {STAGE}
+            SELECT row_no, balance, prior_points FROM {PLAN}
             WHERE prior_points IS NOT NULL AND balance IS NOT NULL AND balance <> prior_points ORDER BY row_no
-            """
-        )
-
-    def mark_member_changes(self) -> None:
-        changed = " OR ".join(f"COALESCE({STAGE}.{column}, m.{column}) <> m.{column}" for column in MEMBER_COLUMNS)
-        self.execute(
-            f"""
-            UPDATE {STAGE} SET member_changed = TRUE FROM {T_MEMBER} m
-            WHERE NOT {STAGE}.new_member AND m.id = {STAGE}.member_id
-              AND ({changed}
-                   OR ({STAGE}.store_id IS NOT NULL AND m.home_store_id IS DISTINCT FROM {STAGE}.store_id)
-                   OR ({STAGE}.enrolled_at IS NOT NULL AND m.enrolled_at <> {STAGE}.enrolled_at))
-            """
-        )
-        self.execute(
-            f"""
-            UPDATE {STAGE} SET consent_changed = TRUE FROM {T_MEMBER} m
-            WHERE NOT {STAGE}.new_member AND m.id = {STAGE}.member_id
-              AND {STAGE}.consent IS NOT NULL AND {STAGE}.consent <> m.marketing_consent
             """
         )
 
     # -- writes ----------------------------------------------------------------------------------------
 
     def rows_needing_numbers(self) -> list[int]:
-        return [row for (row,) in self.rows(f"SELECT row_no FROM {STAGE} WHERE new_member AND member_no IS NULL")]
+        return [row for (row,) in self.rows(f"SELECT row_no FROM {PLAN} WHERE new_member AND member_no IS NULL")]
 
     def give_numbers(self, numbers: dict[int, str]) -> list[int]:
         """Stores issued numbers; returns the rows whose number an existing member turned out to hold."""
@@ -275,88 +300,87 @@ class Stage:
                 f"DELETE FROM {NUMBERS} WHERE member_no IN (SELECT member_no FROM {T_MEMBER}) RETURNING row_no"
             )
         ]
-        self.execute(f"UPDATE {STAGE} SET member_no = n.member_no FROM {NUMBERS} n WHERE n.row_no = {STAGE}.row_no")
+        self.execute(f"UPDATE {PLAN} SET member_no = n.member_no FROM {NUMBERS} n WHERE n.row_no = {PLAN}.row_no")
         return taken
 
     def insert_members(self, *, now, user_id, default_language: str) -> int:
         created = self.execute(
             f"""
             INSERT INTO {T_MEMBER} (
-              member_no, first_name, last_name, company, email, phone, street, postal_code, city, country,
+              id, member_no, first_name, last_name, company, email, phone, street, postal_code, city, country,
               region, member_type, language, birth_date, home_store_id, user_id, status, enrolment_channel,
               enrolled_by_id, enrolled_at_store_id, marketing_consent, marketing_consent_at,
               marketing_consent_channel, referral_code, referred_by_id, enrolled_at, closed_at)
             SELECT
-              s.member_no, COALESCE(s.first_name, ''), COALESCE(s.last_name, ''), COALESCE(s.company, ''),
-              COALESCE(s.email, ''), COALESCE(s.phone, ''), COALESCE(s.street, ''), COALESCE(s.postal_code, ''),
-              COALESCE(s.city, ''), '', COALESCE(s.region, st.region, ''), COALESCE(s.member_type, 'consumer'),
-              COALESCE(s.language, %s), NULL, s.store_id, NULL, 'active', 'import',
-              %s, s.store_id, COALESCE(s.consent, FALSE), %s,
-              'import', NULL, NULL, COALESCE(s.enrolled_at, %s), NULL
-            FROM {STAGE} s LEFT JOIN {T_STORE} st ON st.id = s.store_id
-            WHERE s.new_member
-            ORDER BY s.row_no
+              p.member_id, p.member_no, COALESCE(p.first_name, ''), COALESCE(p.last_name, ''),
+              COALESCE(p.company, ''), COALESCE(p.email, ''), COALESCE(p.phone, ''), COALESCE(p.street, ''),
+              COALESCE(p.postal_code, ''), COALESCE(p.city, ''), '', COALESCE(p.region, st.region, ''),
+              COALESCE(p.member_type, 'consumer'), COALESCE(p.language, %s), NULL, p.store_id, NULL, 'active',
+              'import', %s, p.store_id, COALESCE(p.consent, FALSE), %s,
+              'import', NULL, NULL, COALESCE(p.enrolled_at, %s), NULL
+            FROM {PLAN} p LEFT JOIN {T_STORE} st ON st.id = p.store_id
+            WHERE p.new_member
             """,
             [default_language, user_id, now, now],
-        )
-        self.execute(
-            f"""
-            UPDATE {STAGE} SET member_id = m.id FROM {T_MEMBER} m
-            WHERE {STAGE}.new_member AND m.member_no = {STAGE}.member_no
-            """
+            phase="writes: members",
         )
         self.execute(
             f"""
             INSERT INTO {T_CONSENT} (member_id, granted, channel, recorded_at, recorded_by_id, store_id)
-            SELECT member_id, COALESCE(consent, FALSE), 'import', %s, %s, NULL FROM {STAGE} WHERE new_member
-            ORDER BY row_no
+            SELECT member_id, COALESCE(consent, FALSE), 'import', %s, %s, NULL FROM {PLAN} WHERE new_member
             """,
             [now, user_id],
+            phase="writes: consent records",
         )
         return created
 
     def update_members(self, *, now, user_id) -> int:
-        sets = ", ".join(f"{column} = COALESCE(s.{column}, {T_MEMBER}.{column})" for column in MEMBER_COLUMNS)
+        sets = ", ".join(f"{column} = COALESCE(p.{column}, {T_MEMBER}.{column})" for column in MEMBER_COLUMNS)
         updated = self.execute(
             f"""
             UPDATE {T_MEMBER} SET {sets},
-              home_store_id = COALESCE(s.store_id, {T_MEMBER}.home_store_id),
-              enrolled_at = COALESCE(s.enrolled_at, {T_MEMBER}.enrolled_at)
-            FROM {STAGE} s WHERE s.member_changed AND {T_MEMBER}.id = s.member_id
-            """
+              home_store_id = COALESCE(p.store_id, {T_MEMBER}.home_store_id),
+              enrolled_at = COALESCE(p.enrolled_at, {T_MEMBER}.enrolled_at)
+            FROM {PLAN} p WHERE p.member_changed AND {T_MEMBER}.id = p.member_id
+            """,
+            phase="writes: members updated",
         )
         self.execute(
             f"""
-            UPDATE {T_MEMBER} SET marketing_consent = s.consent, marketing_consent_at = %s,
+            UPDATE {T_MEMBER} SET marketing_consent = p.consent, marketing_consent_at = %s,
               marketing_consent_channel = 'import'
-            FROM {STAGE} s WHERE s.consent_changed AND {T_MEMBER}.id = s.member_id
+            FROM {PLAN} p WHERE p.consent_changed AND {T_MEMBER}.id = p.member_id
             """,
             [now],
+            phase="writes: members updated",
         )
         self.execute(
             f"""
             INSERT INTO {T_CONSENT} (member_id, granted, channel, recorded_at, recorded_by_id, store_id)
-            SELECT member_id, consent, 'import', %s, %s, NULL FROM {STAGE} WHERE consent_changed ORDER BY row_no
+            SELECT member_id, consent, 'import', %s, %s, NULL FROM {PLAN} WHERE consent_changed ORDER BY row_no
             """,
             [now, user_id],
+            phase="writes: members updated",
         )
         return updated
 
     def insert_accounts(self, *, program_id, entry_tier_id, now, window_start, review_at, user_id) -> int:
+        tier = "COALESCE(p.tier_id, %s)"
+        tier_since = "COALESCE(p.tier_since, p.enrolled_at, %s)"
         created = self.execute(
             f"""
             INSERT INTO {T_ACCOUNT} (
-              member_id, program_id, balance, pending, tier_id, tier_since, tier_window_start, tier_review_at,
+              id, member_id, program_id, balance, pending, tier_id, tier_since, tier_window_start, tier_review_at,
               lifetime_earned, lifetime_redeemed, lifetime_expired, last_activity_at, expiry_warned_at,
               expiry_warned_through, enrolled_at, enrolled_by_id, enrolled_at_store_id)
             SELECT
-              s.member_id, %s, CASE WHEN s.post_balance THEN s.balance ELSE 0 END, 0,
-              COALESCE(s.tier_id, %s), COALESCE(s.tier_since, s.enrolled_at, %s),
-              CASE WHEN COALESCE(s.tier_id, %s) = %s THEN NULL ELSE %s END,
-              CASE WHEN COALESCE(s.tier_id, %s) = %s THEN NULL ELSE %s END,
-              CASE WHEN s.post_balance THEN s.balance ELSE 0 END, 0, 0, %s, NULL,
-              NULL, COALESCE(s.enrolled_at, %s), %s, s.store_id
-            FROM {STAGE} s WHERE s.new_account ORDER BY s.row_no
+              p.account_id, p.member_id, %s, CASE WHEN p.post_balance THEN p.balance ELSE 0 END, 0,
+              {tier}, {tier_since},
+              CASE WHEN {tier} = %s THEN NULL ELSE %s END,
+              CASE WHEN {tier} = %s THEN NULL ELSE %s END,
+              CASE WHEN p.post_balance THEN p.balance ELSE 0 END, 0, 0, %s, NULL,
+              NULL, COALESCE(p.enrolled_at, %s), %s, p.store_id
+            FROM {PLAN} p WHERE p.new_account
             """,
             [
                 program_id,
@@ -372,20 +396,15 @@ class Stage:
                 now,
                 user_id,
             ],
-        )
-        self.execute(
-            f"""
-            UPDATE {STAGE} SET account_id = a.id FROM {T_ACCOUNT} a
-            WHERE {STAGE}.new_account AND a.program_id = %s AND a.member_id = {STAGE}.member_id
-            """,
-            [program_id],
+            phase="writes: accounts",
         )
         self.execute(
             f"""
             INSERT INTO {T_TIER_CHANGE} (account_id, from_tier_id, to_tier_id, reason, changed_at)
-            SELECT s.account_id, NULL, a.tier_id, 'import', a.tier_since
-            FROM {STAGE} s JOIN {T_ACCOUNT} a ON a.id = s.account_id WHERE s.new_account ORDER BY s.row_no
-            """
+            SELECT p.account_id, NULL, {tier}, 'import', {tier_since} FROM {PLAN} p WHERE p.new_account
+            """,
+            [entry_tier_id, now],
+            phase="writes: tier changes",
         )
         return created
 
@@ -394,23 +413,25 @@ class Stage:
             f"""
             INSERT INTO {T_TIER_CHANGE} (account_id, from_tier_id, to_tier_id, reason, changed_at)
             SELECT account_id, old_tier_id, tier_id, 'import', COALESCE(tier_since, %s)
-            FROM {STAGE} WHERE tier_raised ORDER BY row_no
+            FROM {PLAN} WHERE tier_raised ORDER BY row_no
             """,
             [now],
+            phase="writes: tiers raised",
         )
         return self.execute(
             f"""
-            UPDATE {T_ACCOUNT} SET tier_id = s.tier_id, tier_since = COALESCE(s.tier_since, %s),
-              tier_window_start = CASE WHEN s.tier_id = %s THEN NULL ELSE %s END,
-              tier_review_at = CASE WHEN s.tier_id = %s THEN NULL ELSE %s END
-            FROM {STAGE} s WHERE s.tier_raised AND {T_ACCOUNT}.id = s.account_id
+            UPDATE {T_ACCOUNT} SET tier_id = p.tier_id, tier_since = COALESCE(p.tier_since, %s),
+              tier_window_start = CASE WHEN p.tier_id = %s THEN NULL ELSE %s END,
+              tier_review_at = CASE WHEN p.tier_id = %s THEN NULL ELSE %s END
+            FROM {PLAN} p WHERE p.tier_raised AND {T_ACCOUNT}.id = p.account_id
             """,
             [now, entry_tier_id, window_start, entry_tier_id, review_at],
+            phase="writes: tiers raised",
         )
 
     def post_opening_balances(self, *, program_id, now, policy_expiry, reasons: dict[str, str], user_id) -> int:
         languages = list(reasons)
-        reason = "CASE " + " ".join("WHEN m.language = %s THEN %s" for _code in languages) + " ELSE %s END"
+        reason = "CASE " + " ".join("WHEN p.member_language = %s THEN %s" for _code in languages) + " ELSE %s END"
         reason_params = [value for code in languages for value in (code, reasons[code])]
         reason_params.append(reasons[languages[0]])
         posted = self.execute(
@@ -420,20 +441,22 @@ class Stage:
               is_available, occurred_at, reason, rule_id, purchase_id, activity_id, reverses_id, source_type_id,
               source_id, store_id, idempotency_key, fingerprint, created_by_id, created_at)
             SELECT
-              %s, s.account_id, 'opening_balance', s.balance, 0, s.balance, COALESCE(s.expires_at, %s), %s,
+              %s, p.account_id, 'opening_balance', p.balance, 0, p.balance, COALESCE(p.expires_at, %s), %s,
               TRUE, %s, {reason}, NULL, NULL, NULL, NULL, NULL,
-              NULL, NULL, '{OPENING_KEY_PREFIX}' || s.member_no, '', %s, %s
-            FROM {STAGE} s JOIN {T_MEMBER} m ON m.id = s.member_id
-            WHERE s.post_balance ORDER BY s.row_no
+              NULL, NULL, '{OPENING_KEY_PREFIX}' || p.member_no, '', %s, %s
+            FROM {PLAN} p
+            WHERE p.post_balance
             """,
             [program_id, policy_expiry, now, now, *reason_params, user_id, now],
+            phase="writes: opening balances (ledger)",
         )
         self.execute(
             f"""
-            UPDATE {T_ACCOUNT} SET balance = {T_ACCOUNT}.balance + s.balance,
-              lifetime_earned = {T_ACCOUNT}.lifetime_earned + s.balance
-            FROM {STAGE} s WHERE s.post_balance AND NOT s.new_account AND {T_ACCOUNT}.id = s.account_id
-            """
+            UPDATE {T_ACCOUNT} SET balance = {T_ACCOUNT}.balance + p.balance,
+              lifetime_earned = {T_ACCOUNT}.lifetime_earned + p.balance
+            FROM {PLAN} p WHERE p.post_balance AND NOT p.new_account AND {T_ACCOUNT}.id = p.account_id
+            """,
+            phase="writes: balances of existing accounts",
         )
         return posted
 
@@ -449,5 +472,5 @@ class Stage:
             "balances_posted": "post_balance",
         }
         sums = ", ".join(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)" for condition in figures.values())
-        row = self.rows(f"SELECT {sums}, SUM(CASE WHEN post_balance THEN balance ELSE 0 END) FROM {STAGE}")[0]
+        row = self.rows(f"SELECT {sums}, SUM(CASE WHEN post_balance THEN balance ELSE 0 END) FROM {PLAN}")[0]
         return {name: int(value or 0) for name, value in zip([*figures, "points_posted"], row, strict=True)}

@@ -59,6 +59,9 @@ class Command(BaseCommand):
         )
         if report.ignored_headers:
             self.stderr.write("Ignored columns: " + ", ".join(report.ignored_headers))
+        if opts["verbosity"] >= 2:
+            for phase, phase_seconds in report.timings.items():
+                self.stderr.write(f"  {phase_seconds:7.2f} s  {phase}")
         if not report.ok:
             for error in report.first_errors[:ERRORS_PRINTED]:
                 self.stderr.write(f"row {error.row}, {error.column} = {error.value!r}: {error.message}")
