@@ -693,6 +693,8 @@ class LedgerEntry(models.Model):
             models.Index(
                 fields=["source_type", "source_id"], condition=Q(source_id__isnull=False), name="ledger_source_idx"
             ),
+            # An account's first redemption (analytics) without reading its whole statement.
+            models.Index(fields=["account", "occurred_at", "id"], condition=Q(kind="redeem"), name="ledger_redeem_idx"),
         ]
 
     def __str__(self) -> str:
