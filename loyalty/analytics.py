@@ -445,17 +445,22 @@ def enrolment_events(accounts: QuerySet[Account]) -> QuerySet:
 
 def movement_events(changes: QuerySet[TierChange]) -> QuerySet:
     """Upgrades and downgrades per month of the change, by the member's region and enrolment store."""
+    return _account_events(changes.filter(reason__in=MOVES), event=F("reason"), at="changed_at", waited=NONE_WAITED)
+
+
+def _account_events(rows: QuerySet, *, event, at: str, waited) -> QuerySet:
+    """`rows` (linked to an account) counted per event and month of `at`, by the member's region and the
+    account's enrolment store: the shape of `MemberMonth` rows for events that have no clerk or channel."""
     return (
-        changes.filter(reason__in=MOVES)
-        .values(
-            event=F("reason"),
-            event_month=_month("changed_at"),
+        rows.values(
+            event=event,
+            event_month=_month(at),
             member_region=F("account__member__region"),
             enrol_store=F("account__enrolled_at_store"),
             enrol_clerk=NO_CLERK,
             enrol_channel=Value("", output_field=CharField()),
         )
-        .annotate(members=Count("pk"), waited=NONE_WAITED)
+        .annotate(members=Count("pk"), waited=waited)
         .order_by()
     )
 
@@ -509,18 +514,7 @@ WAITED = Sum(F("occurred_at") - F("account__enrolled_at"), output_field=Duration
 
 
 def first_redemption_events(entries: QuerySet[LedgerEntry]) -> QuerySet:
-    return (
-        entries.values(
-            event=Value(MemberMonth.Kind.FIRST_REDEMPTION),
-            event_month=_month("occurred_at"),
-            member_region=F("account__member__region"),
-            enrol_store=F("account__enrolled_at_store"),
-            enrol_clerk=NO_CLERK,
-            enrol_channel=Value("", output_field=CharField()),
-        )
-        .annotate(members=Count("pk"), waited=WAITED)
-        .order_by()
-    )
+    return _account_events(entries, event=Value(MemberMonth.Kind.FIRST_REDEMPTION), at="occurred_at", waited=WAITED)
 
 
 def tier_at_mark(changes: IdMark) -> Case:
