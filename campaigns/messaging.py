@@ -460,7 +460,7 @@ def claim_to_send(queued, *, limit: int, order_by: str) -> list:
         claimed = list(queued.order_by(order_by).select_for_update(skip_locked=True)[:limit])
         if claimed:
             queued.model.objects.filter(pk__in=[row.pk for row in claimed]).update(
-                status=MessageSend.Status.FAILED, note=NOTE_INTERRUPTED
+                status=queued.model.Status.FAILED, note=NOTE_INTERRUPTED
             )
     return claimed
 
