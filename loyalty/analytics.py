@@ -530,6 +530,44 @@ def tier_at_mark(changes: IdMark) -> Case:
     )
 
 
+def first_redemption_totals(
+    *, program: Program, mark: MemberMonthMark | None, accounts: QuerySet[Account], summary: Q, entries: Q
+) -> tuple[int, datetime.timedelta | None]:
+    """Members with a first redemption among `accounts` and the time they waited from enrolment, summed:
+    the member summary's (its rows matching `summary`), corrected by the redemptions and refunds posted
+    since its ledger mark (two queries); with no summary, summed live from the whole ledger (`entries`
+    filters it to the same accounts; one query, slow on a large program)."""
+    if mark is None:
+        totals = first_redemptions(program=program).filter(entries).aggregate(n=Count("pk"), waited=WAITED)
+        return totals["n"], totals["waited"]
+    totals = MemberMonth.objects.filter(summary, kind=MemberMonth.Kind.FIRST_REDEMPTION).aggregate(
+        n=Sum("members", default=0), waited=Sum("waited", default=datetime.timedelta(0))
+    )
+    since = first_redemptions_since(accounts=accounts, through_entry=mark.through_entry)
+    return totals["n"] + since["members"], totals["waited"] + since["waited"]
+
+
+def decile_tier_moves(*, program: Program, mark: MemberMonthMark, values: Q) -> list[tuple[int, int | None, int]]:
+    """The ranked members (`AccountValue` rows matching `values`) whose tier changed since the member
+    summary, as (decile, tier, members) rows to add to its own: -n under the tier the summary counted
+    them in, +n under their tier now (one query, over the tier changes since the summary's mark)."""
+    _accounts, changes = member_marks(mark)
+    moved = (
+        AccountValue.objects.filter(
+            values,
+            account__in=TierChange.objects.filter(changes.after(), account__program=program).values("account"),
+        )
+        .values("decile", then=tier_at_mark(changes), now=F("account__tier"))
+        .annotate(n=Count("pk"))
+        .order_by()
+        .values_list("decile", "then", "now", "n")
+    )
+    rows = []
+    for decile, then, now, n in moved:
+        rows += [(decile, then, -n), (decile, now, n)]
+    return rows
+
+
 def _decile_rows(program: Program, changes: IdMark) -> QuerySet:
     """Ranked members per decile and tier as `changes` saw it (whenever this statement runs), so the
     pages can move the members whose tier changed since from their old tier to their new one."""
@@ -580,12 +618,10 @@ def _insert(model, columns: dict[str, str], *, program: Program, rows: QuerySet)
         return cursor.rowcount
 
 
-def member_months_refresh(
-    *, program: Program, now: datetime.datetime | None = None, through_entry: int | None = None
-) -> int:
+def member_months_refresh(*, program: Program, now: datetime.datetime | None = None) -> int:
     """Rebuild the program's `MemberMonth` and `MemberDecile` rows set-based, in one transaction, and
-    their mark; returns the rows written. First redemptions are counted with the ledger up to
-    `through_entry` (a mark of `_ledger_mark`, taken here if not given), so the pages can add exactly
+    their mark; returns the rows written. First redemptions are counted with the ledger up to a mark
+    of `_ledger_mark` (kept as `through_entry`), so the pages can add exactly
     what the entries after it changed. Takes no lock on accounts or tier changes: the marks' gaps keep
     the sums exact."""
     now = now or timezone.now()
@@ -604,7 +640,7 @@ def member_months_refresh(
         written = sum(_insert(MemberMonth, _EVENT_COLUMNS, program=program, rows=rows) for rows in events)
         written += _insert(MemberDecile, _DECILE_COLUMNS, program=program, rows=_decile_rows(program, changes))
         # Last: inside the daily job's transaction the ledger mark holds its lock until the job commits.
-        through_entry = _ledger_mark() if through_entry is None else through_entry
+        through_entry = _ledger_mark()
         written += _insert(
             MemberMonth,
             _EVENT_COLUMNS,

@@ -216,7 +216,7 @@ def overview(scope: Scope, ledger: ledger_analytics.Ledger) -> Overview:
         tiers.append((None, None, counts["no_tier"]))
     mark = MemberMonthMark.objects.filter(program=scope.program).first()
     enrolled, moves = _enrolments_and_moves(scope, accounts, mark)
-    days, first_redeemers = _days_to_first_redemption(scope, mark)
+    days, first_redeemers = _days_to_first_redemption(scope, accounts, mark)
     top_rewards = list(
         Redemption.objects.filter(
             scope.account_filter("account__", program_field="program"),
@@ -328,23 +328,15 @@ def _enrolments_and_moves(scope: Scope, accounts, mark: MemberMonthMark | None) 
     return result, moves
 
 
-def _days_to_first_redemption(scope: Scope, mark: MemberMonthMark | None) -> tuple[Decimal | None, int]:
-    """Average days from enrolment to a member's first redemption, over members who redeemed: the member
-    summary's, corrected by the redemptions and refunds posted since its ledger mark (two queries); with
-    no summary, summed live from the whole ledger (one query, slow on a large program)."""
-    if mark is not None:
-        totals = MemberMonth.objects.filter(scope.summary_filter(), kind=MemberMonth.Kind.FIRST_REDEMPTION).aggregate(
-            n=Sum("members", default=0), waited=Sum("waited", default=datetime.timedelta(0))
-        )
-        since = ledger_analytics.first_redemptions_since(accounts=scope.accounts(), through_entry=mark.through_entry)
-        n, waited = totals["n"] + since["members"], totals["waited"] + since["waited"]
-    else:
-        totals = (
-            ledger_analytics.first_redemptions(program=scope.program)
-            .filter(scope.account_filter("account__", program_field="program"))
-            .aggregate(n=Count("pk"), waited=ledger_analytics.WAITED)
-        )
-        n, waited = totals["n"], totals["waited"]
+def _days_to_first_redemption(scope: Scope, accounts, mark: MemberMonthMark | None) -> tuple[Decimal | None, int]:
+    """Average days from enrolment to a member's first redemption, over members who redeemed."""
+    n, waited = ledger_analytics.first_redemption_totals(
+        program=scope.program,
+        mark=mark,
+        accounts=accounts,
+        summary=scope.summary_filter(),
+        entries=scope.account_filter("account__", program_field="program"),
+    )
     if not n:
         return None, 0
     microseconds = Decimal(waited // datetime.timedelta(microseconds=1))
@@ -387,27 +379,6 @@ class Pyramid:
         return (top.average / bottom.average).quantize(Decimal("0.1"))
 
 
-def _tier_moves(scope: Scope, mark: MemberMonthMark) -> list[tuple]:
-    """The ranked members whose tier changed since the member summary, as rows to add to its own: -1 in
-    their decile under the tier the summary counted them in, +1 under their tier now (one query, over
-    the tier changes since the summary's mark)."""
-    _accounts, changes = ledger_analytics.member_marks(mark)
-    moved = (
-        AccountValue.objects.filter(
-            scope.account_filter("account__"),
-            account__in=TierChange.objects.filter(changes.after(), account__program=scope.program).values("account"),
-        )
-        .values("decile", then=ledger_analytics.tier_at_mark(changes), now=F("account__tier"))
-        .annotate(n=Count("pk"))
-        .order_by()
-        .values_list("decile", "then", "now", "n")
-    )
-    rows = []
-    for decile, then, now, n in moved:
-        rows += [(decile, then, -n), (decile, now, n)]
-    return rows
-
-
 def pyramid(scope: Scope) -> Pyramid:
     """Deciles with their spend and tier mix, in one query grouped by decile and tier: from the member
     summary when it was summed from the current ranking, with the members whose tier changed since
@@ -432,7 +403,9 @@ def pyramid(scope: Scope) -> Pyramid:
         ]
         rows += [
             (decile, *ladder.get(tier, (None, None, None)), n, Decimal("0"), None)
-            for decile, tier, n in _tier_moves(scope, mark)
+            for decile, tier, n in ledger_analytics.decile_tier_moves(
+                program=scope.program, mark=mark, values=scope.account_filter("account__")
+            )
         ]
         summarised_at = mark.refreshed_at
     else:
