@@ -232,7 +232,6 @@ def member_by_referral_code(code: str) -> Member:
     return member
 
 
-@transaction.atomic
 def _member_save(member: Member) -> None:
     """Check and save a member; a database refusal of a duplicate email or phone (another desk gave it
     to someone a moment ago) becomes the same message as the check before it."""
@@ -253,6 +252,7 @@ def _member_save(member: Member) -> None:
         raise
 
 
+@transaction.atomic
 def member_create(
     *,
     first_name: str = "",
