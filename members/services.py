@@ -1,4 +1,5 @@
 import datetime
+import re
 import secrets
 
 import phonenumbers
@@ -141,12 +142,49 @@ def staff_user_create(
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and typed
 
 
+# "+", a country code and digits, single spaces allowed: the shape most exports write phones in.
+INTERNATIONAL_PHONE = re.compile(r"\+[1-9](?: ?[0-9])+")
+_national_prefixes: dict[int, re.Pattern | None] = {}
+
+
+def international_phone_e164(raw: str) -> str | None:
+    """E.164 of "+32 470 12 34 56"-shaped phones that phonenumbers would parse to the very same number
+    and finds valid, in a fraction of `phonenumbers.parse`'s time; None means "ask phonenumbers"
+    (another shape, a national prefix to strip, an invalid number). The legacy import checks a million
+    phones, most of them in this shape."""
+    if INTERNATIONAL_PHONE.fullmatch(raw) is None:
+        return None
+    digits = raw[1:].replace(" ", "")
+    for size in (1, 2, 3):  # country codes have no common prefix, as phonenumbers reads them
+        country_code = int(digits[:size])
+        if country_code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = digits[size:]
+    if not 2 <= len(national) <= 17 or national[0] == "0":  # too short or long, or an Italian leading zero
+        return None
+    try:
+        prefix = _national_prefixes[country_code]
+    except KeyError:
+        region = phonenumbers.region_code_for_country_code(country_code)
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+        pattern = metadata.national_prefix_for_parsing if metadata else None
+        prefix = _national_prefixes[country_code] = re.compile(pattern) if pattern else None
+    if prefix is not None and prefix.match(national):
+        return None  # phonenumbers may strip a national prefix here (+375 8…, +1 1…): its own rules decide
+    number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
+    return "+" + digits if phonenumbers.is_valid_number(number) else None
+
+
 def phone_normalise(value: str, *, region: str | None = None) -> str:
     """E.164 form of a phone typed in any usual way ("0470 12 34 56", "+32 470..."), or "" when empty.
     Raises a clear error for a number that cannot be a phone."""
     value = (value or "").strip()
     if not value:
         return ""
+    if (e164 := international_phone_e164(value)) is not None:
+        return e164
     # phonenumbers itself, not phonenumber_field's wrapper: the legacy import checks a million phones here
     try:
         number = phonenumbers.parse(value, region or settings.PHONENUMBER_DEFAULT_REGION)

@@ -257,7 +257,7 @@ def _write(stage: Stage, *, program: Program, entry_tier_id: int, created_by) ->
     window_start, review_at = engine.tier_review_window(program, now)  # imported tiers are kept a full window
     with stage.timed("writes: portal numbers"):
         _issue_numbers(stage)
-    stage.insert_members(now=now, user_id=user_id, default_language=settings.LANGUAGE_CODE)
+    stage.insert_members(now=now, user_id=user_id)
     stage.update_members(now=now, user_id=user_id)
     stage.insert_accounts(
         program_id=program.pk,

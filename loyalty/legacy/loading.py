@@ -204,14 +204,17 @@ class Stage:
         """One row per staged row: the member and account it is (or will be: with `draw_ids`, new ones get
         their ids now, in the file's order), what changes, and the opening balance posted before."""
         changed = " OR ".join(f"COALESCE(s.{column}, m.{column}) <> m.{column}" for column in MEMBER_COLUMNS)
-        member_id = f"COALESCE(x.matched_member_id, {self._new_ids(Member, 'matched_member_id')})"
-        account_id = f"COALESCE(x.matched_account_id, {self._new_ids(Account, 'matched_account_id')})"
+        if draw_ids:
+            member_id = f"COALESCE(x.matched_member_id, {self._new_ids(Member, 'matched_member_id')})"
+            account_id = f"COALESCE(x.matched_account_id, {self._new_ids(Account, 'matched_account_id')})"
+        else:  # a dry run or a file with errors: nothing will be inserted, no sequence is looked up
+            member_id, account_id = "x.matched_member_id", "x.matched_account_id"
         self.execute(
             f"""
             CREATE TEMPORARY TABLE {PLAN} AS
             SELECT x.*,
-              {member_id if draw_ids else "x.matched_member_id"} AS member_id,
-              {account_id if draw_ids else "x.matched_account_id"} AS account_id,
+              {member_id} AS member_id,
+              {account_id} AS account_id,
               COALESCE(x.balance > 0 AND x.prior_points IS NULL, FALSE) AS post_balance
             FROM (
               SELECT s.*,
@@ -303,7 +306,7 @@ class Stage:
         self.execute(f"UPDATE {PLAN} SET member_no = n.member_no FROM {NUMBERS} n WHERE n.row_no = {PLAN}.row_no")
         return taken
 
-    def insert_members(self, *, now, user_id, default_language: str) -> int:
+    def insert_members(self, *, now, user_id) -> int:
         created = self.execute(
             f"""
             INSERT INTO {T_MEMBER} (
@@ -315,13 +318,13 @@ class Stage:
               p.member_id, p.member_no, COALESCE(p.first_name, ''), COALESCE(p.last_name, ''),
               COALESCE(p.company, ''), COALESCE(p.email, ''), COALESCE(p.phone, ''), COALESCE(p.street, ''),
               COALESCE(p.postal_code, ''), COALESCE(p.city, ''), '', COALESCE(p.region, st.region, ''),
-              COALESCE(p.member_type, 'consumer'), COALESCE(p.language, %s), NULL, p.store_id, NULL, 'active',
+              COALESCE(p.member_type, 'consumer'), p.member_language, NULL, p.store_id, NULL, 'active',
               'import', %s, p.store_id, COALESCE(p.consent, FALSE), %s,
               'import', NULL, NULL, COALESCE(p.enrolled_at, %s), NULL
             FROM {PLAN} p LEFT JOIN {T_STORE} st ON st.id = p.store_id
             WHERE p.new_member
             """,
-            [default_language, user_id, now, now],
+            [user_id, now, now],
             phase="writes: members",
         )
         self.execute(

@@ -8,7 +8,6 @@ import sys
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
@@ -181,44 +180,12 @@ PLAIN_EMAIL = re.compile(
     r"@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.(?!-)[a-z-]{2,63}(?<!-)"
 )
 EMAIL_MAX_LENGTH = 320  # EmailValidator's own limit (RFC 3696)
-# "+", a country code and digits, single spaces allowed: the shape most exports write phones in.
-INTERNATIONAL_PHONE = re.compile(r"\+[1-9](?: ?[0-9])+")
-_national_prefixes: dict[int, re.Pattern | None] = {}
 
 
 def email_is_plain(email: str) -> bool:
     """True when the address is in the ASCII subset that Django's EmailValidator accepts without further
     thought (within its 320 characters); False says nothing (ask the validator)."""
     return len(email) <= EMAIL_MAX_LENGTH and PLAIN_EMAIL.fullmatch(email) is not None
-
-
-def international_phone_e164(raw: str) -> str | None:
-    """E.164 of "+32 470 12 34 56"-shaped phones that phonenumbers would parse to the very same number
-    and finds valid, in a fraction of `phonenumbers.parse`'s time; None means "ask phone_normalise"
-    (another shape, a national prefix to strip, an invalid number)."""
-    if INTERNATIONAL_PHONE.fullmatch(raw) is None:
-        return None
-    digits = raw[1:].replace(" ", "")
-    for size in (1, 2, 3):  # country codes have no common prefix, as phonenumbers reads them
-        country_code = int(digits[:size])
-        if country_code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-            break
-    else:
-        return None
-    national = digits[size:]
-    if not 2 <= len(national) <= 17 or national[0] == "0":  # too short or long, or an Italian leading zero
-        return None
-    try:
-        prefix = _national_prefixes[country_code]
-    except KeyError:
-        region = phonenumbers.region_code_for_country_code(country_code)
-        metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
-        pattern = metadata.national_prefix_for_parsing if metadata else None
-        prefix = _national_prefixes[country_code] = re.compile(pattern) if pattern else None
-    if prefix is not None and prefix.match(national):
-        return None  # phonenumbers may strip a national prefix here (+375 8…, +1 1…): its own rules decide
-    number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
-    return "+" + digits if phonenumbers.is_valid_number(number) else None
 
 
 class RowParser:
@@ -236,7 +203,6 @@ class RowParser:
         self.languages = {code for code, _name in settings.LANGUAGES}
         self.today = timezone.localdate()
         self.email_validator = EmailValidator()
-        self._midnights: dict[datetime.date, datetime.datetime] = {}
         self.identity_headers = [headers[columns[c]] for c in ("member_no", "email") if c in columns]
         self.plan = self._plan()
 
@@ -255,13 +221,9 @@ class RowParser:
             pass
         return None
 
-    def _midnight(self, day: datetime.date) -> datetime.datetime:
-        moment = self._midnights.get(day)
-        if moment is None:
-            if len(self._midnights) >= CACHE_LIMIT:
-                self._midnights.clear()
-            moment = self._midnights[day] = timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
-        return moment
+    @staticmethod
+    def _midnight(day: datetime.date) -> datetime.datetime:
+        return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
     def _date_error(self, value: str) -> str:
         expected = self.date_format or "31/12/2024"
@@ -288,7 +250,7 @@ class RowParser:
 
     @staticmethod
     def _remembered(handle):
-        """`handle` once per distinct value (balances, dates, phones repeat across a file), its answer or its
+        """`handle` once per distinct value (balances, dates, languages repeat across a file), its answer or its
         error kept for the next row that has the same value."""
         answers: dict[str, tuple[object, str | None]] = {}
 
@@ -324,19 +286,11 @@ class RowParser:
         return email
 
     @staticmethod
-    def _any_phone(raw: str):
+    def _phone(raw: str):
         try:
             return phone_normalise(raw)  # E.164, as the desk and the API store phones
         except ApplicationError as error:
             raise CellError(error.message) from None
-
-    def _phone(self):
-        any_phone = self._remembered(self._any_phone)
-
-        def handle(raw: str):
-            return international_phone_e164(raw) or any_phone(raw)
-
-        return handle
 
     def _language(self, raw: str):
         code = raw.lower().replace("_", "-").split("-")[0]
@@ -410,7 +364,7 @@ class RowParser:
         """(index in the row, header, index in the staged row, length limit, handler or None for plain text)."""
         special = {
             "email": ("email", self._email),
-            "phone": ("phone", self._phone()),
+            "phone": ("phone", self._phone),
             "language": ("language", self._remembered(self._language)),
             "member_type": ("member_type", self._member_type),
             "store": ("store_id", self._store),
@@ -424,7 +378,7 @@ class RowParser:
         plan = []
         for column, index in self.columns.items():
             field_name, handle = special.get(column, (column, None))
-            limit = TEXT_LIMITS.get(column, NO_LIMIT) if handle is None else NO_LIMIT
+            limit = TEXT_LIMITS.get(column, NO_LIMIT)
             plan.append((index, self.headers[index], STAGE_FIELDS.index(field_name), limit, handle))
         return plan
 
