@@ -69,6 +69,8 @@ class SegmentForm(forms.Form):
             label=fields["consent"].label, choices=Segment.Consent.choices, required=False
         )
         fields["period_days"].help_text = _("For the spend and points criteria.")
+        if not draft:  # the live count renders no form
+            fields["period_days"].help_text = segments.values_freshness(program=program)
         regions = set(segments.known_regions())
         types = {t.code: t.name for t in MemberType.objects.order_by("position", "name")}
         for value in self.initial.get("regions") or ():  # values no store uses any more stay choosable

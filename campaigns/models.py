@@ -43,10 +43,17 @@ class Segment(models.Model):
     enrolled_until = models.DateField(_("enrolled on or before"), null=True, blank=True)
     active_within_days = models.PositiveIntegerField(_("active in the last (days)"), null=True, blank=True)
     inactive_for_days = models.PositiveIntegerField(_("inactive for at least (days)"), null=True, blank=True)
+    # The periods AccountValue keeps sums for (loyalty.models.AccountValue.PERIODS), so that a count reads
+    # them as of the nightly refresh instead of summing a year of purchases for a million members.
     period_days = models.PositiveIntegerField(
-        _("spend and points counted over the last (days)"),
+        _("spend and points counted over"),
         default=365,
-        validators=[MinValueValidator(1), MaxValueValidator(3660)],
+        choices=[
+            (30, _("the last 30 days")),
+            (90, _("the last 90 days")),
+            (180, _("the last 180 days")),
+            (365, _("the last 365 days")),
+        ],
     )
     spend_min = models.DecimalField(_("spent at least"), max_digits=12, decimal_places=2, null=True, blank=True)
     spend_max = models.DecimalField(_("spent at most"), max_digits=12, decimal_places=2, null=True, blank=True)

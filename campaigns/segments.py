@@ -13,7 +13,6 @@ from django.db import transaction
 from django.db.models import (
     BooleanField,
     Count,
-    DecimalField,
     Exists,
     Expression,
     F,
@@ -21,10 +20,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
-    Sum,
-    Value,
 )
-from django.db.models.functions import Abs
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
@@ -32,10 +28,8 @@ from django.utils.translation import ngettext
 
 from campaigns.models import Segment
 from loyalty.core.exceptions import ApplicationError
-from loyalty.models import Account, AccountValue, LedgerEntry, Program, Purchase, Tier
+from loyalty.models import Account, AccountValue, Program, Tier
 from members.models import Member, MemberType, Store
-
-MONEY = DecimalField(max_digits=14, decimal_places=2)
 
 
 def _local_midnight(day: datetime.date) -> datetime.datetime:
@@ -86,36 +80,21 @@ class _NoneOf(Expression):
         return sql, (*among_params, *column_params)
 
 
-def _period_total(*, program: Program, source: str, low, high, start: datetime.datetime, end: datetime.datetime) -> Q:
-    """The account's spend (net of returns) or earned points in (start, end] lies in [low, high]; none is 0.
+def _period_total(*, program: Program, source: str, low, high, days: int) -> Q:
+    """The account's spend (net of returns) or earned points over the `days` before the last nightly
+    refresh lies in [low, high]; an account the refresh has not seen yet counts as 0.
 
-    Only the period's rows are summed, once for all accounts (never per account). A positive minimum
-    keeps the accounts whose sum reaches it (a semi-join); a range that admits 0 keeps every account
-    except those summing above the maximum (an anti-join, `_NoneOf`)."""
+    The sums are read from `AccountValue` (one column per period), which the planner has statistics
+    on: a positive minimum keeps the accounts whose sum reaches it (a semi-join), a range that admits 0
+    keeps every account except those summing above the maximum (an anti-join, `_NoneOf`)."""
     if (low is None or low <= 0) and high is None:
         return Q()
-    if source == "spend":
-        rows, amount = Purchase.objects.filter(program=program), F("amount") - F("returned_amount")
-    else:
-        rows, amount = LedgerEntry.objects.filter(program=program, kind=LedgerEntry.Kind.EARN), F("points")
-    totals = (
-        rows.filter(occurred_at__gt=start, occurred_at__lte=end)
-        .values("account_id")
-        .annotate(total=Sum(amount, output_field=MONEY))
-    )
+    total = f"{source}_{days}d"
+    values = AccountValue.objects.filter(program=program)
     if low is not None and low > 0:
-        if high is None:
-            totals = totals.filter(total__gte=low)
-        else:
-            # One comparison, |2 x total - (low + high)| <= high - low (exact, no halving): PostgreSQL, which
-            # has no statistics on a sum, expects a third of the accounts to pass it, where it takes two
-            # bounds for a handful of rows and probes accounts and members one by one (bench/RESULTS.md).
-            twice = F("total") + F("total")
-            totals = totals.alias(distance=Abs(twice - Value(low + high, output_field=MONEY))).filter(
-                distance__lte=high - low
-            )
-        return Q(pk__in=totals.values("account_id"))
-    return Q(_NoneOf("pk", totals.filter(total__gt=high).values("account_id")))
+        bounds = {f"{total}__gte": low} if high is None else {f"{total}__range": (low, high)}
+        return Q(pk__in=values.filter(**bounds).values("account_id"))
+    return Q(_NoneOf("pk", values.filter(**{f"{total}__gt": high}).values("account_id")))
 
 
 def _program_accounts(program: Program) -> QuerySet[Account]:
@@ -130,11 +109,33 @@ def decile_accounts(*, program: Program, best: int, worst: int, as_of: datetime.
     return AccountValue.objects.filter(program=program, decile__gte=best, decile__lte=worst).values("account_id")
 
 
+def values_as_of(*, program: Program) -> datetime.datetime | None:
+    """When the nightly ranking last computed the program's spend, points and deciles (None: never).
+    A refresh stamps every row it writes and deletes the rest, so any row tells; the decile index finds one."""
+    return AccountValue.objects.filter(program=program).order_by("decile").values_list("computed_at", flat=True).first()
+
+
+def values_freshness(*, program: Program) -> str:
+    """How fresh the spend, points and decile criteria are, in words for the segment editor."""
+    as_of = values_as_of(program=program)
+    if as_of is None:
+        return _(
+            "Spend, points and value deciles are computed every night; they have not been computed for this "
+            "program yet. Staff with access to the jobs page can run “Rank members by value” now."
+        )
+    return _("For the spend and points criteria, as computed on %(when)s (every night).") % {
+        "when": date_format(timezone.localtime(as_of), "DATETIME_FORMAT")
+    }
+
+
 def segment_accounts(
     *, program: Program, segment: Segment | None = None, as_of: datetime.datetime | None = None
 ) -> QuerySet[Account]:
     """The accounts of the program's active members that meet every criterion the segment sets
-    (segment=None: all of them). One SQL query; wrap it (INSERT … SELECT, COUNT) rather than iterate."""
+    (segment=None: all of them). One SQL query; wrap it (INSERT … SELECT, COUNT) rather than iterate.
+
+    `as_of` moves the activity windows; spend, points and value deciles are read as the last nightly
+    refresh (`loyalty.services.account_values_refresh`) computed them (`values_as_of`)."""
     accounts = _program_accounts(program)
     if segment is None:
         return accounts
@@ -162,12 +163,10 @@ def segment_accounts(
         conditions.append(Q(member__marketing_consent=True))
     elif segment.consent == Segment.Consent.NOT_GIVEN:
         conditions.append(Q(member__marketing_consent=False))
-    period_start = as_of - datetime.timedelta(days=segment.period_days or 365)
     for source in ("spend", "points"):
         low, high = getattr(segment, f"{source}_min"), getattr(segment, f"{source}_max")
-        conditions.append(
-            _period_total(program=program, source=source, low=low, high=high, start=period_start, end=as_of)
-        )
+        days = segment.period_days or 365
+        conditions.append(_period_total(program=program, source=source, low=low, high=high, days=days))
     if segment.decile_best is not None or segment.decile_worst is not None:
         best, worst = segment.decile_best or 1, segment.decile_worst or 10
         conditions.append(Q(pk__in=decile_accounts(program=program, best=best, worst=worst, as_of=as_of)))

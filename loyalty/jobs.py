@@ -75,8 +75,8 @@ jobs.register(
         name="loyalty.refresh_account_values",
         title=_("Rank members by value"),
         description=_(
-            "Each member's spend over the last 12 months and their value decile, read by segments and the "
-            "value pyramid."
+            "Each member's spend and earned points over the last 30, 90, 180 and 365 days, spend over the last "
+            "12 months and value decile, read by segments and the value pyramid."
         ),
         cadence="daily",
         crontab={"minute": "30", "hour": "3"},

@@ -717,16 +717,29 @@ class LedgerAllocation(models.Model):
 
 
 class AccountValue(models.Model):
-    """An account's spend over the 12 months before `computed_at` and its value decile in the program
-    (1 = the tenth who spent most; members without spend rank at the bottom). Refreshed set-based by
-    the nightly job `loyalty.refresh_account_values`, so segments and the value pyramid read a
-    ranking instead of summing a year of purchases for a million members at every count."""
+    """An account's spend and earned points over the periods segments offer (the 30, 90, 180 and 365
+    days before `computed_at`), its spend over the 12 months before it and its value decile in the
+    program (1 = the tenth who spent most; members without spend rank at the bottom). Refreshed
+    set-based by the nightly job `loyalty.refresh_account_values`, so segments and the value pyramid
+    read a few columns instead of summing a year of purchases and earns for a million members at every
+    count."""
+
+    # The periods, in days, a segment's spend and points criteria may count over: one column pair each.
+    PERIODS = (30, 90, 180, 365)
 
     account = models.OneToOneField(Account, on_delete=models.CASCADE, primary_key=True, related_name="value")
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
     spend_12m = models.DecimalField(_("spend over 12 months"), max_digits=14, decimal_places=2)
     purchases_12m = models.PositiveIntegerField(_("purchases over 12 months"))
     decile = models.PositiveSmallIntegerField(_("value decile"))
+    spend_30d = models.DecimalField(_("spend over 30 days"), max_digits=14, decimal_places=2, default=0)
+    spend_90d = models.DecimalField(_("spend over 90 days"), max_digits=14, decimal_places=2, default=0)
+    spend_180d = models.DecimalField(_("spend over 180 days"), max_digits=14, decimal_places=2, default=0)
+    spend_365d = models.DecimalField(_("spend over 365 days"), max_digits=14, decimal_places=2, default=0)
+    points_30d = models.BigIntegerField(_("points earned over 30 days"), default=0)
+    points_90d = models.BigIntegerField(_("points earned over 90 days"), default=0)
+    points_180d = models.BigIntegerField(_("points earned over 180 days"), default=0)
+    points_365d = models.BigIntegerField(_("points earned over 365 days"), default=0)
     computed_at = models.DateTimeField(_("computed at"))
 
     class Meta:

@@ -1485,47 +1485,81 @@ PURCHASE = Purchase._meta.db_table
 
 
 _ACCOUNT_VALUES_SQL = """
-INSERT INTO {values} (account_id, program_id, spend_12m, purchases_12m, decile, computed_at)
-SELECT a.id, a.program_id, COALESCE(p.spent, 0), COALESCE(p.visits, 0),
-       NTILE(10) OVER (ORDER BY COALESCE(p.spent, 0) DESC, a.id), %s
+INSERT INTO {values} (account_id, program_id, spend_12m, purchases_12m, decile, computed_at, {period_columns})
+SELECT a.id, a.program_id, COALESCE(p.spend_12m, 0), COALESCE(p.visits, 0),
+       NTILE(10) OVER (ORDER BY COALESCE(p.spend_12m, 0) DESC, a.id), %s, {period_values}
 FROM {accounts} a
 JOIN {members} m ON m.id = a.member_id AND m.status = %s
 LEFT JOIN (
-    SELECT account_id, SUM(amount - returned_amount) AS spent, COUNT(*) AS visits
+    SELECT account_id, {spend_sums},
+           SUM(CASE WHEN occurred_at > %s THEN amount - returned_amount ELSE 0 END) AS spend_12m,
+           COUNT(CASE WHEN occurred_at > %s THEN 1 END) AS visits
     FROM {purchases}
     WHERE program_id = %s AND occurred_at > %s AND occurred_at <= %s
     GROUP BY account_id
 ) p ON p.account_id = a.id
+LEFT JOIN (
+    SELECT account_id, {points_sums}
+    FROM {ledger}
+    WHERE program_id = %s AND kind = %s AND occurred_at > %s AND occurred_at <= %s
+    GROUP BY account_id
+) e ON e.account_id = a.id
 WHERE a.program_id = %s
 ON CONFLICT (account_id) DO UPDATE SET spend_12m = EXCLUDED.spend_12m, purchases_12m = EXCLUDED.purchases_12m,
-    decile = EXCLUDED.decile, computed_at = EXCLUDED.computed_at
+    decile = EXCLUDED.decile, computed_at = EXCLUDED.computed_at, {period_updates}
 """
 
 
 @transaction.atomic
 def account_values_refresh(*, program: Program, as_of: datetime.datetime | None = None) -> int:
     """Rank the program's active members by spend (net of returns) over the 12 months before `as_of`
-    into deciles, in one statement (PostgreSQL and SQLite alike); returns the accounts ranked."""
+    into deciles, and sum each one's spend and earned points over each of `AccountValue.PERIODS`
+    (the days up to and including `as_of`), in one statement (PostgreSQL and SQLite alike); returns
+    the accounts ranked."""
     as_of = as_of or timezone.now()
+    moment = connection.ops.adapt_datetimefield_value  # raw SQL: datetimes as the ORM stores them
+    periods = AccountValue.PERIODS
+    starts = [moment(as_of - datetime.timedelta(days=days)) for days in periods]
+    year_ago = as_of - relativedelta(months=12)
+    earliest = min(year_ago, as_of - datetime.timedelta(days=max(periods)))
+    columns = [f"{source}_{days}d" for source in ("spend", "points") for days in periods]
     sql = _ACCOUNT_VALUES_SQL.format(
         values=AccountValue._meta.db_table,
         accounts=Account._meta.db_table,
         members=Member._meta.db_table,
         purchases=Purchase._meta.db_table,
+        ledger=LedgerEntry._meta.db_table,
+        period_columns=", ".join(columns),
+        period_values=", ".join(
+            f"COALESCE({'p' if column.startswith('spend') else 'e'}.{column}, 0)" for column in columns
+        ),
+        spend_sums=", ".join(
+            f"SUM(CASE WHEN occurred_at > %s THEN amount - returned_amount ELSE 0 END) AS spend_{days}d"
+            for days in periods
+        ),
+        points_sums=", ".join(
+            f"SUM(CASE WHEN occurred_at > %s THEN points ELSE 0 END) AS points_{days}d" for days in periods
+        ),
+        period_updates=", ".join(f"{column} = EXCLUDED.{column}" for column in columns),
     )
+    params = [
+        moment(as_of),
+        Member.Status.ACTIVE,
+        *starts,
+        moment(year_ago),
+        moment(year_ago),
+        program.pk,
+        moment(earliest),
+        moment(as_of),
+        *starts,
+        program.pk,
+        LedgerEntry.Kind.EARN,
+        moment(earliest),
+        moment(as_of),
+        program.pk,
+    ]
     with connection.cursor() as cursor:
-        moment = connection.ops.adapt_datetimefield_value  # raw SQL: datetimes as the ORM stores them
-        cursor.execute(
-            sql,
-            [
-                moment(as_of),
-                Member.Status.ACTIVE,
-                program.pk,
-                moment(as_of - relativedelta(months=12)),
-                moment(as_of),
-                program.pk,
-            ],
-        )
+        cursor.execute(sql, params)
         ranked = cursor.rowcount
     # Members who left since the last refresh are no longer ranked.
     AccountValue.objects.filter(program=program).exclude(computed_at=as_of).delete()

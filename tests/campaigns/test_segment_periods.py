@@ -1,5 +1,6 @@
-"""Spend and points in a period: the edges of the period, returns, members with nothing in the period,
-and that a count, the list and the launch's INSERT … SELECT agree whatever shape the query takes."""
+"""Spend and points in a period, as the nightly ranking sums them: the edges of the period, returns,
+members with nothing in the period, what happened since the ranking, and that a count, the list and the
+launch's INSERT … SELECT agree whatever shape the query takes."""
 
 import datetime
 from decimal import Decimal
@@ -52,10 +53,12 @@ def shoppers(program, buy, enrol, as_of):
     engine_services.reverse_purchase(purchase=partly, amount=Decimal("250"), idempotency_key="partly-return")
     buy(accounts["twice"], Decimal("30"), occurred_at=as_of - 5 * DAY)
     buy(accounts["twice"], Decimal("30"), occurred_at=as_of - 2 * DAY)
+    engine_services.account_values_refresh(program=program, as_of=as_of)  # what the nightly job does
     return accounts
 
 
 def selected(program, as_of, **criteria) -> list[str]:
+    engine_services.account_values_refresh(program=program, as_of=as_of)
     segment = segments.segment_draft(program=program, period_days=30, **criteria)
     accounts = segments.segment_accounts(program=program, segment=segment, as_of=as_of)
     return sorted(accounts.values_list("member__first_name", flat=True))
@@ -167,3 +170,92 @@ def test_a_segment_on_spend_and_points_is_counted_in_one_query_and_inserted_in_o
         cursor.execute("DROP TABLE picked")
     assert count == 2
     assert inserted == {shoppers["partly"].pk, shoppers["refunded"].pk}
+
+
+# --- as of the nightly ranking ----------------------------------------------------------------------
+
+
+def ranked(program, as_of, **criteria) -> list[str]:
+    """What the criteria select without ranking again first (unlike `selected`)."""
+    segment = segments.segment_draft(program=program, period_days=30, **criteria)
+    accounts = segments.segment_accounts(program=program, segment=segment, as_of=as_of)
+    return sorted(accounts.values_list("member__first_name", flat=True))
+
+
+def test_spend_and_points_are_read_as_the_last_ranking_summed_them(program, shoppers, as_of, buy):
+    buy(shoppers["never"], Decimal("100"), occurred_at=as_of - DAY)  # posted after the ranking
+
+    assert ranked(program, as_of, spend_min=Decimal("100")) == ["at_end", "inside"]
+    assert "never" in ranked(program, as_of, points_max=0)
+
+    engine_services.account_values_refresh(program=program, as_of=as_of)
+
+    assert ranked(program, as_of, spend_min=Decimal("100")) == ["at_end", "inside", "never"]
+    assert "never" not in ranked(program, as_of, points_max=0)
+
+
+def test_a_member_who_joined_after_the_ranking_has_spent_and_earned_nothing_yet(program, shoppers, as_of, enrol):
+    enrol(program, first_name="newcomer")
+
+    assert "newcomer" in ranked(program, as_of, spend_max=Decimal("50"), points_max=10)
+    assert "newcomer" not in ranked(program, as_of, spend_min=Decimal("0.01"))
+    assert "newcomer" not in ranked(program, as_of, points_min=1)
+
+
+def test_each_period_has_its_own_sums(program, shoppers, as_of):
+    """`earlier` spent 500 sixty days before the ranking: outside 30 days, inside 90, 180 and 365."""
+    for days, expected in ((30, False), (90, True), (180, True), (365, True)):
+        segment = segments.segment_draft(program=program, period_days=days, spend_min=Decimal("500"))
+        found = segments.segment_accounts(program=program, segment=segment, as_of=as_of)
+        assert found.filter(pk=shoppers["earlier"].pk).exists() is expected, days
+
+
+def test_the_periods_offered_are_those_the_ranking_sums():
+    from campaigns.models import Segment
+    from loyalty.models import AccountValue
+
+    offered = [days for days, _label in Segment._meta.get_field("period_days").choices]
+    assert offered == list(AccountValue.PERIODS)
+    for days in AccountValue.PERIODS:  # one column of each kind per period
+        AccountValue._meta.get_field(f"spend_{days}d")
+        AccountValue._meta.get_field(f"points_{days}d")
+
+
+def test_the_editor_says_how_fresh_the_sums_are(program, enrol):
+    enrol(program, first_name="solo")
+    assert "have not been computed" in segments.values_freshness(program=program)
+    assert segments.values_as_of(program=program) is None
+
+    moment = timezone.now().replace(microsecond=0)
+    engine_services.account_values_refresh(program=program, as_of=moment)
+
+    assert segments.values_as_of(program=program) == moment
+    assert "as computed on" in segments.values_freshness(program=program)
+
+
+def test_saved_periods_move_to_the_shortest_kept_period_that_covers_them(program):
+    import importlib
+
+    from django.apps import apps
+
+    from campaigns.models import Segment
+
+    migration = importlib.import_module("campaigns.migrations.0004_segment_periods")
+    saved = {}
+    for days in (1, 30, 45, 90, 91, 200, 365, 3000):
+        saved[days] = segments.segment_save(program=program, name=f"{days} days", created_by=None).pk
+        Segment.objects.filter(pk=saved[days]).update(period_days=days)  # as the field allowed before
+
+    migration.snap_to_a_kept_period(apps, None)
+
+    periods = dict(Segment.objects.values_list("pk", "period_days"))
+    assert {days: periods[pk] for days, pk in saved.items()} == {
+        1: 30,
+        30: 30,
+        45: 90,
+        90: 90,
+        91: 180,
+        200: 365,
+        365: 365,
+        3000: 365,
+    }

@@ -76,8 +76,10 @@ def people(program, buy, stores):
 
 
 def matching(program, **criteria) -> list[str]:
-    """First names the criteria select, saved (read in SQL) and as a draft (ids carried along) alike."""
+    """First names the criteria select, saved (read in SQL) and as a draft (ids carried along) alike,
+    after the nightly ranking that spend and points are read from."""
     as_of = criteria.pop("as_of", None)
+    engine_services.account_values_refresh(program=program, as_of=as_of)
     saved = segments.segment_save(program=program, name="Test", created_by=None, **criteria)
     found = sorted(
         segments.segment_accounts(program=program, segment=saved, as_of=as_of).values_list(
@@ -384,6 +386,7 @@ def test_an_empty_segment_reads_as_every_member(program):
         ({"enrolled_from": datetime.date(2025, 5, 1), "enrolled_until": datetime.date(2025, 1, 1)}, "enrolled_until",
          "end date comes before"),
         ({"period_days": 0}, "period_days", ""),
+        ({"period_days": 45}, "period_days", "not a valid choice"),
         ({"name": ""}, "name", ""),
     ],
 )  # fmt: skip

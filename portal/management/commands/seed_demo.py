@@ -172,6 +172,8 @@ class Command(BaseCommand):
         rewards = self._rewards(program)
         logins += self._members(seed, members, program, stores)
         self._redemptions(program, rewards, stores)
+        # What the nightly ranking would have done by now: segments read spend, points and deciles from it.
+        engine.account_values_refresh(program=program)
         self._campaigns(seed, program, stores)
         self._print_logins(logins)
 
