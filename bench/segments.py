@@ -13,10 +13,12 @@
    its latest purchase, else its enrolment. Then --entries-per-account ledger entries (default 20:
    20,000,000 at a million members, four in five earns) in one INSERT … SELECT, in time order.
 3. The nightly value ranking (`loyalty.services.account_values_refresh`, timed once, then VACUUM
-   ANALYZE as autovacuum would), which the decile criterion reads. Then, for each representative
-   segment: the count (`segments.segment_count`) and the materialisation (INSERT INTO a temporary
-   table SELECT … of `segments.segment_accounts`, as a campaign's launch does), each timed over
-   --runs runs; p50 and max in milliseconds. --explain prints each count's plan.
+   ANALYZE as autovacuum would), which the decile, spend and points criteria read. Then, for each
+   representative segment: the count (`segments.segment_count`) and the materialisation (INSERT INTO
+   a temporary table SELECT … of `segments.segment_accounts`, as a campaign's launch does), each timed
+   over --runs runs; p50 and max in milliseconds. For spend and points criteria, the baseline in the same
+   run: the criterion summed live over the period at the count (what segments did before they read
+   the ranking's sums), which must select as many members. --explain prints each count's plan.
 4. --tuned measures the same with per-session `jit = off` and `work_mem = 64MB`.
 
 Connection: PGHOST/PGPORT/PGUSER as bench/engine.py. Figures go to stdout; bench/RESULTS.md records them.
@@ -179,6 +181,42 @@ def segments_to_measure(program, *, with_points: bool) -> list[tuple[str, dict |
     return cases
 
 
+LIVE_SUM = """
+SELECT count(*) FROM loyalty_account a
+JOIN members_member m ON m.id = a.member_id AND m.status = 'active'
+LEFT JOIN (
+    SELECT account_id, SUM({amount}) AS total FROM {table}
+    WHERE program_id = %(program)s AND occurred_at > %(start)s AND occurred_at <= %(end)s {kind}
+    GROUP BY account_id
+) s ON s.account_id = a.id
+WHERE a.program_id = %(program)s AND COALESCE(s.total, 0) >= %(low)s AND COALESCE(s.total, 0) <= %(high)s
+"""
+
+
+def live_count(cursor, program, criteria: dict, as_of) -> int | None:
+    """The baseline: the same spend or points criterion summed live over the period at the count (what
+    segments did before the nightly sums), as one hash join. None for a segment without such a criterion."""
+    source = "spend" if "spend_min" in criteria or "spend_max" in criteria else "points"
+    if f"{source}_min" not in criteria and f"{source}_max" not in criteria:
+        return None
+    table, amount, kind = (
+        ("loyalty_purchase", "amount - returned_amount", "")
+        if source == "spend"
+        else ("loyalty_ledgerentry", "points", "AND kind = 'earn'")
+    )
+    cursor.execute(
+        LIVE_SUM.format(table=table, amount=amount, kind=kind),
+        {
+            "program": program.pk,
+            "start": as_of - datetime.timedelta(days=criteria["period_days"]),
+            "end": as_of,
+            "low": criteria.get(f"{source}_min") or 0,
+            "high": criteria.get(f"{source}_max", 10**12),
+        },
+    )
+    return cursor.fetchone()[0]
+
+
 def timed(call, runs: int) -> tuple[float, float, object]:
     results, latencies = None, []
     for _ in range(runs):
@@ -244,7 +282,10 @@ def main() -> None:
         # What autovacuum does within minutes of the nightly rewrite: measured right after it, the planner
         # would read the ranking's old statistics (a few rows per decile) and probe accounts one by one.
         cursor.execute("VACUUM ANALYZE loyalty_accountvalue")
-    print(f"{'segment':<40} {'accounts':>10} {'count p50':>10} {'max':>8} {'insert p50':>11} {'max':>8}  (ms)")
+    print(
+        f"{'segment':<40} {'accounts':>10} {'count p50':>10} {'max':>8} {'insert p50':>11} {'max':>8}"
+        f" {'live sum p50':>13} {'ratio':>6}  (ms)"
+    )
     cases = segments_to_measure(program, with_points=entries > 0)
     some_stores = list(segments.program_stores(program=program)[:40])
     mixed = next(n for n, (_label, criteria) in enumerate(cases) if criteria is None)
@@ -272,8 +313,18 @@ def main() -> None:
         count_p50, count_max, found = timed(count, args.runs)
         insert_p50, insert_max, inserted = timed(materialise, args.runs)
         assert found == inserted, (label, found, inserted)
+        baseline = ""
+        if criteria and "period_days" in criteria:
+            with connection.cursor() as cursor:
+                live_p50, _live_max, live = timed(
+                    lambda criteria=criteria: live_count(cursor, program, criteria, as_of), args.runs
+                )
+            # The ranking summed the same period up to the same instant: the same members.
+            assert live == found, (label, live, found)
+            baseline = f" {live_p50:>13.0f} {live_p50 / count_p50:>5.1f}x"
         print(
-            f"{label:<40} {found:>10,} {count_p50:>10.0f} {count_max:>8.0f} {insert_p50:>11.0f} {insert_max:>8.0f}",
+            f"{label:<40} {found:>10,} {count_p50:>10.0f} {count_max:>8.0f} {insert_p50:>11.0f} {insert_max:>8.0f}"
+            f"{baseline}",
             flush=True,
         )
         if args.explain:

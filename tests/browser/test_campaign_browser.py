@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from loyalty.services import account_values_refresh
 from members.services import member_link_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -24,6 +25,7 @@ def test_staff_build_a_segment_launch_a_bonus_campaign_and_a_member_earns_it(
         buy(account, "150.00", occurred_at=timezone.now() - datetime.timedelta(days=20))
     for account in occasional:
         buy(account, "20.00", occurred_at=timezone.now() - datetime.timedelta(days=20))
+    account_values_refresh(program=program)  # the nightly ranking, which spend criteria read
     sign_in(manager_user)
 
     # A segment: members who spent at least EUR 100 over the last year. The count follows as we type.
