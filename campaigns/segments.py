@@ -121,7 +121,7 @@ def values_freshness(*, program: Program) -> str:
     if as_of is None:
         return _(
             "Spend, points and value deciles are computed every night; they have not been computed for this "
-            "program yet. Staff with access to the jobs page can run “Rank members by value” now."
+            "program yet. A program manager can run “Rank members by value” now from the jobs page."
         )
     return _("For the spend and points criteria, as computed on %(when)s (every night).") % {
         "when": date_format(timezone.localtime(as_of), "DATETIME_FORMAT")
