@@ -10,16 +10,19 @@
 2. Applies the migrations added since (the summary tables), checks that the ledger adds up to the
    balances (the roll-forward's closing must equal them).
 3. Times the daily job `loyalty.summarise_ledger` (`loyalty.analytics.summaries_refresh`: the member
-   summary, then the ledger's), then every analytics page and CSV through Django's test client, signed in
-   as a program manager: one warm-up, then p50 and p99 (nearest rank: the slowest of fewer than 100) of
-   `--repeat` requests, with the queries each issues; the overview also with a region, a store and a
-   3-month period, the value pyramid with a region, the cohorts with a store.
+   summary, then the ledger's), from scratch and on its next run with an earn posted while it runs
+   (timed, rolled back: the job locks no table), then every analytics page and CSV through Django's
+   test client, signed in as a program manager: one warm-up, then p50 and p99 (nearest rank: the
+   slowest of fewer than 100) of `--repeat` requests, with the queries each issues; the overview also
+   with a region, a store and a 3-month period, the value pyramid with a region, the cohorts with a
+   store.
 4. The overview and the value pyramid without the member summary (read live), in the same run, and
    whether every CSV (each page's figures) is byte for byte the same with the summaries as without them,
    for the whole program, a region, a store and a period.
 5. A day of activity after the summaries (1 in 50 accounts earns, 1 in 1,000 redeems, 1 in 1,500 has a
-   redemption refunded, 2,000 members join, 1 in 500 accounts moves up a tier), read live on top of them,
-   and the same CSV comparison; rolled back once measured, so a rerun sees the same data.
+   redemption refunded, 2,000 members join, 1 in 500 accounts moves up a tier), every page and filter of
+   step 3 read on top of them, and the same CSV comparison; rolled back once measured, so a rerun sees
+   the same data.
    Last, the liability page with no ledger summary at all.
 
 Figures go to stdout; bench/RESULTS.md records them with the command that produced them.
@@ -108,9 +111,12 @@ def enrich() -> None:
         "INSERT INTO loyalty_tierchange (account_id, from_tier_id, to_tier_id, reason, changed_at)"
         " SELECT id, %(bronze)s, tier_id, 'upgrade', %(now)s - ((id * 11) %% 365) * interval '1 day'"
         " FROM loyalty_account WHERE tier_id <> %(bronze)s",
-        # The nightly value ranking, over a made-up spend (the generator writes no purchases).
-        "INSERT INTO loyalty_accountvalue (account_id, program_id, spend_12m, purchases_12m, decile, computed_at)"
-        " SELECT id, program_id, s.spend, 1 + id %% 15, NTILE(10) OVER (ORDER BY s.spend DESC, id), %(now)s"
+        # The nightly value ranking, over a made-up spend (the generator writes no purchases); the per-period
+        # spend and points segments count are not read by analytics.
+        "INSERT INTO loyalty_accountvalue (account_id, program_id, spend_12m, purchases_12m, decile, computed_at,"
+        " spend_30d, spend_90d, spend_180d, spend_365d, points_30d, points_90d, points_180d, points_365d)"
+        " SELECT id, program_id, s.spend, 1 + id %% 15, NTILE(10) OVER (ORDER BY s.spend DESC, id), %(now)s,"
+        " 0, 0, 0, 0, 0, 0, 0, 0"
         " FROM loyalty_account CROSS JOIN LATERAL (SELECT ((id * 7919) %% 5000) + 0.5 AS spend) s",
     ]
     params["bronze"] = bronze
@@ -263,12 +269,58 @@ def a_day_of_activity(program) -> int:
     return entries
 
 
+def earn_during_the_daily_job(program) -> None:
+    """The daily job run as the job runner runs it (in one transaction), and an earn posted from another
+    connection while it runs, timed; the earn is rolled back (the data stays as generated)."""
+    import threading
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from loyalty import analytics, services
+    from loyalty.models import Account
+
+    account = Account.objects.filter(program=program).order_by("pk").first()
+    seconds = {}
+
+    def job():
+        started = time.perf_counter()
+        with transaction.atomic():
+            analytics.summaries_refresh(program=program)
+        seconds["job"] = time.perf_counter() - started
+        connection.close()
+
+    runner = threading.Thread(target=job)
+    runner.start()
+    time.sleep(3)  # well inside the job: its mark is taken, it is summing
+    started = time.perf_counter()
+    with transaction.atomic():
+        services.earn_for_purchase(
+            account=account,
+            amount="12.00",
+            currency="EUR",
+            receipt_number="bench-during-job",
+            occurred_at=timezone.now(),
+            idempotency_key="bench-during-job",
+        )
+        seconds["earn"] = time.perf_counter() - started
+        transaction.set_rollback(True)
+    job_running = runner.is_alive()
+    runner.join()
+    print(
+        f"  the daily job again, in one transaction (its next run): {seconds['job']:.1f} s; an earn posted 3 s"
+        f" into it took {seconds['earn'] * 1000:.0f} ms (job still running then: {job_running})",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=1_000_000)
     parser.add_argument("--entries-per-account", type=int, default=20)
     parser.add_argument("--name", default="loyalty_bench_analytics")
     parser.add_argument("--regenerate", action="store_true", help="Rebuild the data.")
+    parser.add_argument("--generate-only", action="store_true", help="Build the data if missing; measure nothing.")
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--enrich-inside", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -288,6 +340,8 @@ def main() -> None:
         env = {**os.environ, "DEBUG": "False"}
         subprocess.run([sys.executable, __file__, "--enrich-inside", name], check=True, env=env)
         print(f"data ready in {time.perf_counter() - started:.0f} s")
+    if args.generate_only:
+        return
 
     setup_django(name)
     from dateutil.relativedelta import relativedelta
@@ -337,6 +391,7 @@ def main() -> None:
     started = time.perf_counter()
     analytics.member_months_refresh(program=program)
     print(f"  member_months_refresh again (its next run): {time.perf_counter() - started:.1f} s")
+    earn_during_the_daily_job(program)
 
     ledger = analytics.ledger_read(program=program)
     owed = Account.objects.filter(program=program).aggregate(s=Sum("balance") + Sum("pending"))["s"]
@@ -376,7 +431,7 @@ def main() -> None:
             client,
             f"{tail:,} entries (earns, redemptions, refunds), 2,000 enrolments and 1 in 500 upgrades since the"
             " summaries (rolled back after)",
-            PAGES[:4],
+            PAGES + filtered,
             args.repeat,
         )
         summarised = csv_contents(client, filters)

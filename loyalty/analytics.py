@@ -13,7 +13,7 @@ exactly their total (check_ledger's invariants).
 """
 
 import datetime
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -50,7 +50,9 @@ from loyalty.models import (
     MemberDecile,
     MemberMonth,
     MemberMonthMark,
+    MemberTier,
     Program,
+    RewardMonth,
     TierChange,
 )
 
@@ -179,29 +181,23 @@ def _sums(entries) -> list[MonthSums]:
     return rows
 
 
-def _ledger_mark() -> int:
-    """The highest entry id whose transaction has committed, with none below it still to come.
-
-    A sequence hands out ids before commit, so a slow transaction can commit id 100 after id 101 is
-    visible. Taking SHARE on the ledger waits for every transaction writing to it to finish (new
-    writers wait a moment behind us); once we have it, no id below the current maximum can appear."""
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL lock_timeout = '30s'")
-                cursor.execute(f"LOCK TABLE {LedgerEntry._meta.db_table} IN SHARE MODE")
-        return LedgerEntry.objects.aggregate(mark=Max("pk"))["mark"] or 0
-
-
 def ledger_months_refresh(
-    *, program: Program, now: datetime.datetime | None = None, through_entry: int | None = None
+    *, program: Program, now: datetime.datetime | None = None, entries: "IdMark | None" = None
 ) -> int:
     """Rebuild the program's `LedgerMonth` rows from its ledger in one transaction (set-based: the
-    database sums; only the few hundred sums travel); returns the rows written. `through_entry` is a
-    mark taken by `_ledger_mark` (the daily job shares one with the member summary)."""
-    mark = _ledger_mark() if through_entry is None else through_entry
+    database sums; only the few hundred sums travel); returns the rows written. `entries` is the mark
+    of the ledger the sums cover (the daily job shares the member summary's); without one, it is taken
+    here. Takes no lock on the ledger: entries still being written are in the mark's gaps."""
     now = now or timezone.now()
-    sums = _sums(LedgerEntry.objects.filter(program=program, pk__lte=mark))
+    if entries is None:
+        previous = LedgerMonthMark.objects.filter(program=program).first()
+        entries = _id_mark(
+            LedgerEntry,
+            previous=ledger_mark(previous),
+            previous_at=previous.refreshed_at if previous else None,
+            now=now,
+        )
+    sums = _sums(entries.covered(LedgerEntry.objects.filter(program=program)))
     expiring = _expiring_live(program, now, EXPIRING_MONTHS_KEPT)
     with transaction.atomic():
         LedgerExpiring.objects.filter(program=program).delete()
@@ -221,19 +217,21 @@ def ledger_months_refresh(
             )
             for row in sums
         )
-        LedgerMonthMark.objects.update_or_create(program=program, defaults={"through_entry": mark, "refreshed_at": now})
+        LedgerMonthMark.objects.update_or_create(
+            program=program,
+            defaults={"through_entry": entries.through, "entry_gaps": entries.gaps_json, "refreshed_at": now},
+        )
     return len(sums)
 
 
 def ledger_read(*, program: Program) -> Ledger:
     """The program's monthly sums: the summary plus every entry posted after its mark (4 queries)."""
     mark = LedgerMonthMark.objects.filter(program=program).first()
-    through = mark.through_entry if mark else 0
     months = [
         MonthSums(r.month, r.kind, r.cohort, r.credit, r.debit, r.entries)
         for r in LedgerMonth.objects.filter(program=program)
     ]
-    tail = _sums(LedgerEntry.objects.filter(program=program, pk__gt=through))
+    tail = _sums(LedgerEntry.objects.filter(ledger_mark(mark).after(), program=program))
     return Ledger(months=months + tail, mark=mark, tail_entries=sum(row.entries for row in tail))
 
 
@@ -346,15 +344,17 @@ def points_expiring(
 # --- members ----------------------------------------------------------------------------------
 #
 # The overview's member figures are either counted live or the summary plus what was recorded since,
-# so they are exact at any moment: members, enrolments this month, activity in the last 90 days and
-# tiers change all the time, so the pages count them live (one pass over the accounts); enrolments (by
+# so they are exact at any moment: members, enrolments this month and activity in the last 90 days
+# change all the time, so the pages count them live (one pass over the accounts); enrolments (by
 # month, channel, store and clerk) and tier movements never change once written, so `MemberMonth`
 # keeps them and the pages add the accounts and tier changes with ids the summary does not cover.
-# First redemptions are summed up to a ledger mark; the pages redo, live, the accounts with a
-# redemption or a refund since (a cancellation changes which redemption was first). The value
-# pyramid's tier mix (`MemberDecile`) is the tiers as of the mark; the pages move the ranked members
-# with a tier change since. One figure is as of the refresh, and the pages say so: a member's region
-# (a member who moves is counted in the old region until the next refresh).
+# First redemptions, and redemptions per reward (`RewardMonth`), are summed with the ledger as a mark
+# saw it; the pages redo, live, the accounts with a redemption or a refund since (a cancellation is
+# a refund entry, and changes which redemption was first). The tier mix (`MemberTier`, and per value
+# decile `MemberDecile`) is the tiers as of the mark; the pages add the accounts opened since and move
+# the members with a tier change since. One figure is as of the refresh, and the pages say so: a
+# member's region (a member who moves is counted in the old region until the next refresh, except in
+# the count of members, which is live).
 
 
 @dataclass(frozen=True)
@@ -367,10 +367,19 @@ class IdMark:
     through: int = 0
     gaps: tuple[tuple[int, int], ...] = ()
 
-    def _in_gaps(self) -> Q:
-        q = Q(pk__in=[])
+    @classmethod
+    def stored(cls, through: int, gaps: list) -> "IdMark":
+        """From a mark's columns (the gaps as a JSON list of [low, high])."""
+        return cls(through, tuple(map(tuple, gaps)))
+
+    @property
+    def gaps_json(self) -> list[list[int]]:
+        return [list(gap) for gap in self.gaps]
+
+    def _in_gaps(self, field: str = "pk") -> Q:
+        q = Q(**{f"{field}__in": []})
         for low, high in self.gaps:
-            q |= Q(pk__range=(low, high))
+            q |= Q(**{f"{field}__gte": low, f"{field}__lte": high})
         return q
 
     def covered(self, rows: QuerySet) -> QuerySet:
@@ -378,9 +387,9 @@ class IdMark:
         rows = rows.filter(pk__lte=self.through)
         return rows.exclude(pk__in=rows.model.objects.filter(self._in_gaps()).values("pk")) if self.gaps else rows
 
-    def after(self) -> Q:
-        """The rows the summary does not count, to read live."""
-        return Q(pk__gt=self.through) | self._in_gaps()
+    def after(self, field: str = "pk") -> Q:
+        """The rows the summary does not count, to read live (`field`: a column holding such ids)."""
+        return Q(**{f"{field}__gt": self.through}) | self._in_gaps(field)
 
 
 # A gap still empty this long after a refresh saw it is a rolled-back insert, not one still being written;
@@ -392,16 +401,22 @@ MAX_GAPS = 1_000
 def _id_mark(model, *, previous: IdMark, previous_at: datetime.datetime | None, now: datetime.datetime) -> IdMark:
     """The highest id of `model` and the id ranges below it with no committed row, read in one statement
     (so one snapshot). Kept: the gaps above the previous mark, and those of the previous mark still
-    empty if it is recent (a transaction may still be writing them); older ones are dropped."""
+    empty if it is recent (a transaction may still be writing them); older ones are dropped. So only
+    the ids from the previous mark up and those in its kept gaps are read (the ledger has 20,000,000):
+    every id below it outside its gaps was a committed row then, and is one still."""
     table = connection.ops.quote_name(model._meta.db_table)
+    recent = previous_at is not None and now - previous_at < GAPS_KEPT
+    looked_at = [(previous.through, None), *(previous.gaps if recent else ())]
+    where = " OR ".join("id >= %s" if high is None else "id BETWEEN %s AND %s" for _low, high in looked_at)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT previous + 1, id - 1 FROM (SELECT id, LAG(id, 1, 0) OVER (ORDER BY id) AS previous"
-            f" FROM {table}) ids WHERE id - previous > 1 UNION ALL SELECT COALESCE(MAX(id), 0), NULL FROM {table}",
+            f" FROM {table} WHERE {where}) ids WHERE id - previous > 1"
+            f" UNION ALL SELECT COALESCE(MAX(id), 0), NULL FROM {table}",
+            [bound for low, high in looked_at for bound in (low, high) if bound is not None],
         )
         rows = cursor.fetchall()
     through = next(low for low, high in rows if high is None)
-    recent = previous_at is not None and now - previous_at < GAPS_KEPT
     gaps = []
     for low, high in sorted((low, high) for low, high in rows if high is not None):
         if high > previous.through:
@@ -416,9 +431,14 @@ def member_marks(mark: MemberMonthMark | None) -> tuple[IdMark, IdMark]:
     if mark is None:
         return IdMark(), IdMark()
     return (
-        IdMark(mark.through_account, tuple(map(tuple, mark.account_gaps))),
-        IdMark(mark.through_tier_change, tuple(map(tuple, mark.tier_change_gaps))),
+        IdMark.stored(mark.through_account, mark.account_gaps),
+        IdMark.stored(mark.through_tier_change, mark.tier_change_gaps),
     )
+
+
+def ledger_mark(mark: LedgerMonthMark | MemberMonthMark | None) -> IdMark:
+    """The ledger entries a summary covers (none without a summary: read them all live)."""
+    return IdMark() if mark is None else IdMark.stored(mark.through_entry, mark.entry_gaps)
 
 
 # What each event is counted by; the refresh and the pages' live part share them, so they group alike.
@@ -465,43 +485,43 @@ def _account_events(rows: QuerySet, *, event, at: str, waited) -> QuerySet:
     )
 
 
-def _redeems_kept(redeems: QuerySet[LedgerEntry], through_entry: int | None) -> QuerySet[LedgerEntry]:
-    """The redeem entries among `redeems` not refunded, with the ledger as it stood at `through_entry`."""
-    entries = LedgerEntry.objects if through_entry is None else LedgerEntry.objects.filter(pk__lte=through_entry)
+def _redeems_kept(redeems: QuerySet[LedgerEntry], entries: IdMark | None) -> QuerySet[LedgerEntry]:
+    """The redeem entries among `redeems` not refunded, with the ledger as the mark `entries` saw it."""
     redeems = redeems.filter(kind=Kind.REDEEM)
-    if through_entry is not None:
-        redeems = redeems.filter(pk__lte=through_entry)
-    return redeems.exclude(Exists(entries.filter(reverses=OuterRef("pk"))))
+    refunds = LedgerEntry.objects.all()
+    if entries is not None:
+        redeems, refunds = entries.covered(redeems), entries.covered(refunds)
+    return redeems.exclude(Exists(refunds.filter(reverses=OuterRef("pk"))))
 
 
-def first_redemptions(*, program: Program, through_entry: int | None = None) -> QuerySet[LedgerEntry]:
+def first_redemptions(*, program: Program, entries: IdMark | None = None) -> QuerySet[LedgerEntry]:
     """Each member's first redemption that was not cancelled: their earliest redeem entry with no refund
-    (with the ledger up to `through_entry`, if given). Read from the ledger (the engine does not see the
-    rewards app): every redeem entry is a redemption (rewards.redeem is `spend`'s caller) and cancelling
-    one is exactly refunding its entry."""
-    redeems = _redeems_kept(LedgerEntry.objects.filter(program=program), through_entry)
+    (with the ledger as the mark `entries` saw it, if given). Read from the ledger (the engine does not
+    see the rewards app): every redeem entry is a redemption (rewards.redeem is `spend`'s caller) and
+    cancelling one is exactly refunding its entry."""
+    redeems = _redeems_kept(LedgerEntry.objects.filter(program=program), entries)
     earlier = redeems.filter(account=OuterRef("account")).filter(
         Q(occurred_at__lt=OuterRef("occurred_at")) | Q(occurred_at=OuterRef("occurred_at"), pk__lt=OuterRef("pk"))
     )
     return redeems.exclude(Exists(earlier))
 
 
-def _first_redeemed_at(through_entry: int | None) -> Subquery:
+def _first_redeemed_at(entries: IdMark | None) -> Subquery:
     """An account's first redemption (as `first_redemptions` picks it), one index probe per account."""
-    redeems = _redeems_kept(LedgerEntry.objects.filter(account=OuterRef("pk")), through_entry)
+    redeems = _redeems_kept(LedgerEntry.objects.filter(account=OuterRef("pk")), entries)
     return Subquery(redeems.order_by("occurred_at", "pk").values("occurred_at")[:1])
 
 
-def first_redemptions_since(*, accounts: QuerySet[Account], through_entry: int) -> dict:
-    """What the entries after `through_entry` changed in first redemptions of `accounts`: members who
-    redeemed for the first time, or whose first redemption was cancelled (another one, or none, is now
-    their first). Only accounts with a redeem or a refund since are looked at, each by its statement
+def first_redemptions_since(*, accounts: QuerySet[Account], entries: IdMark) -> dict:
+    """What the entries the mark `entries` leaves out changed in first redemptions of `accounts`: members
+    who redeemed for the first time, or whose first redemption was cancelled (another one, or none, is
+    now their first). Only accounts with a redeem or a refund since are looked at, each by its statement
     index: `{"members": +/-n, "waited": +/- the time from enrolment summed}` (one query)."""
-    touched = LedgerEntry.objects.filter(pk__gt=through_entry, kind__in=[Kind.REDEEM, Kind.REVERSE]).values("account")
+    touched = LedgerEntry.objects.filter(entries.after(), kind__in=[Kind.REDEEM, Kind.REVERSE]).values("account")
     zero = datetime.timedelta(0)
     return (
         accounts.filter(pk__in=touched)
-        .annotate(then=_first_redeemed_at(through_entry), now=_first_redeemed_at(None))
+        .annotate(then=_first_redeemed_at(entries), now=_first_redeemed_at(None))
         .aggregate(
             members=Count("now") - Count("then"),
             waited=Sum(F("now") - F("enrolled_at"), output_field=DurationField(), default=zero)
@@ -517,34 +537,56 @@ def first_redemption_events(entries: QuerySet[LedgerEntry]) -> QuerySet:
     return _account_events(entries, event=Value(MemberMonth.Kind.FIRST_REDEMPTION), at="occurred_at", waited=WAITED)
 
 
-def tier_at_mark(changes: IdMark) -> Case:
-    """On a row with an `account`: the account's tier as the mark `changes` saw it, the tier before the
-    first of its tier changes the mark leaves out, else its tier now. The engine changes a tier and
-    records the change in one transaction under the account's lock, so one account's changes follow
-    their ids."""
-    left_out = TierChange.objects.filter(changes.after(), account=OuterRef("account")).order_by("pk")
+def tier_at_mark(changes: IdMark, *, account: str = "account") -> Case:
+    """On a row with an `account` (or on an account, with `account="pk"`): the account's tier as the mark
+    `changes` saw it, the tier before the first of its tier changes the mark leaves out, else its tier
+    now. The engine changes a tier and records the change in one transaction under the account's lock,
+    so one account's changes follow their ids."""
+    left_out = TierChange.objects.filter(changes.after(), account=OuterRef(account)).order_by("pk")
     return Case(
         When(Exists(left_out), then=Subquery(left_out.values("from_tier")[:1])),
-        default=F("account__tier"),
+        default=F("tier" if account == "pk" else f"{account}__tier"),
         output_field=BigIntegerField(),
     )
 
 
 def first_redemption_totals(
-    *, program: Program, mark: MemberMonthMark | None, accounts: QuerySet[Account], summary: Q, entries: Q
+    *,
+    program: Program,
+    mark: MemberMonthMark | None,
+    accounts: QuerySet[Account],
+    summarised: tuple[int, datetime.timedelta],
+    entries: Q,
 ) -> tuple[int, datetime.timedelta | None]:
     """Members with a first redemption among `accounts` and the time they waited from enrolment, summed:
-    the member summary's (its rows matching `summary`), corrected by the redemptions and refunds posted
-    since its ledger mark (two queries); with no summary, summed live from the whole ledger (`entries`
-    filters it to the same accounts; one query, slow on a large program)."""
+    the member summary's (`summarised`: its first redemptions among them, read with its other rows),
+    corrected by the redemptions and refunds its ledger mark leaves out (one query); with no summary,
+    summed live from the whole ledger (`entries` filters it to the same accounts; one query, slow on a
+    large program)."""
     if mark is None:
         totals = first_redemptions(program=program).filter(entries).aggregate(n=Count("pk"), waited=WAITED)
         return totals["n"], totals["waited"]
-    totals = MemberMonth.objects.filter(summary, kind=MemberMonth.Kind.FIRST_REDEMPTION).aggregate(
-        n=Sum("members", default=0), waited=Sum("waited", default=datetime.timedelta(0))
-    )
-    since = first_redemptions_since(accounts=accounts, through_entry=mark.through_entry)
-    return totals["n"] + since["members"], totals["waited"] + since["waited"]
+    since = first_redemptions_since(accounts=accounts, entries=ledger_mark(mark))
+    return summarised[0] + since["members"], summarised[1] + since["waited"]
+
+
+def tier_counts(*, mark: MemberMonthMark, accounts: QuerySet[Account], summary: Q) -> Counter:
+    """Members per tier (its id; None: no tier) among `accounts`: the member summary's (its `MemberTier`
+    rows matching `summary`), plus the accounts opened since its mark at their tier now, and the members
+    whose tier changed since moved from the tier it counted them in to their tier now (one query)."""
+    since_accounts, since_changes = member_marks(mark)
+    changed = TierChange.objects.filter(since_changes.after(), account__program=mark.program_id).values("account")
+    moved = since_accounts.covered(accounts.filter(pk__in=changed))
+    parts = [
+        MemberTier.objects.filter(summary).values_list("tier").annotate(n=Sum("members")),
+        accounts.filter(since_accounts.after()).values_list("tier").annotate(n=Count("pk")),
+        moved.values(then=tier_at_mark(since_changes, account="pk")).annotate(n=-Count("pk")).values_list("then", "n"),
+        moved.values_list("tier").annotate(n=Count("pk")),
+    ]
+    counts: Counter = Counter()
+    for tier, n in parts[0].order_by().union(*(part.order_by() for part in parts[1:]), all=True):
+        counts[tier] += int(n)
+    return counts
 
 
 def decile_tier_moves(*, program: Program, mark: MemberMonthMark, values: Q) -> list[tuple[int, int | None, int]]:
@@ -603,6 +645,47 @@ _DECILE_COLUMNS = {
     "spend": "spend",
     "computed_at": "ranked_at",
 }
+_TIER_COLUMNS = {"tier_id": "member_tier", "region": "member_region", "store_id": "enrol_store", "members": "members"}
+_REWARD_COLUMNS = {
+    "month": "event_month",
+    "reward_id": "redeemed_reward",
+    "region": "member_region",
+    "store_id": "enrol_store",
+    "redemptions": "redemptions",
+    "points": "points",
+}
+
+
+def _tier_rows(program: Program, accounts: IdMark, changes: IdMark) -> QuerySet:
+    """The accounts `accounts` covers per tier as `changes` saw it, region and enrolment store."""
+    return (
+        accounts.covered(Account.objects.filter(program=program))
+        .values(
+            member_tier=tier_at_mark(changes, account="pk"),
+            member_region=F("member__region"),
+            enrol_store=F("enrolled_at_store"),
+        )
+        .annotate(members=Count("pk"))
+        .order_by()
+    )
+
+
+def _reward_rows(program: Program, entries: IdMark) -> QuerySet:
+    """Redemptions per month, reward, region and store whose redeem entry the mark `entries` covers, not
+    refunded by an entry it covers (cancelling a redemption is refunding its entry). A redemption is a
+    rewards row, a higher layer: it is reached from its entry by the name rewards gives the link."""
+    return (
+        _redeems_kept(LedgerEntry.objects.filter(program=program), entries)
+        .filter(redemption__isnull=False)
+        .values(
+            event_month=_month("redemption__created_at"),
+            redeemed_reward=F("redemption__reward"),
+            member_region=F("account__member__region"),
+            enrol_store=F("account__enrolled_at_store"),
+        )
+        .annotate(redemptions=Count("pk"), points=Sum("redemption__points"))
+        .order_by()
+    )
 
 
 def _insert(model, columns: dict[str, str], *, program: Program, rows: QuerySet) -> int:
@@ -619,42 +702,39 @@ def _insert(model, columns: dict[str, str], *, program: Program, rows: QuerySet)
 
 
 def member_months_refresh(*, program: Program, now: datetime.datetime | None = None) -> int:
-    """Rebuild the program's `MemberMonth` and `MemberDecile` rows set-based, in one transaction, and
-    their mark; returns the rows written. First redemptions are counted with the ledger up to a mark
-    of `_ledger_mark` (kept as `through_entry`), so the pages can add exactly
-    what the entries after it changed. Takes no lock on accounts or tier changes: the marks' gaps keep
-    the sums exact."""
+    """Rebuild the program's member summary (`MemberMonth`, `MemberDecile`, `MemberTier`, `RewardMonth`)
+    set-based, in one transaction, and its mark; returns the rows written. First redemptions and
+    redemptions are counted with the ledger as a mark saw it (kept as `through_entry` and
+    `entry_gaps`), so the pages can add exactly what the entries it leaves out changed. Takes no lock
+    on accounts, tier changes or the ledger: the marks' gaps keep the sums exact."""
     now = now or timezone.now()
     previous = MemberMonthMark.objects.filter(program=program).first()
     previous_at = previous.refreshed_at if previous else None
     previous_accounts, previous_changes = member_marks(previous)
     accounts = _id_mark(Account, previous=previous_accounts, previous_at=previous_at, now=now)
     changes = _id_mark(TierChange, previous=previous_changes, previous_at=previous_at, now=now)
+    entries = _id_mark(LedgerEntry, previous=ledger_mark(previous), previous_at=previous_at, now=now)
     with transaction.atomic():
-        MemberMonth.objects.filter(program=program).delete()
-        MemberDecile.objects.filter(program=program).delete()
+        for model in (MemberMonth, MemberDecile, MemberTier, RewardMonth):
+            model.objects.filter(program=program).delete()
         events = [
             enrolment_events(accounts.covered(Account.objects.filter(program=program))),
             movement_events(changes.covered(TierChange.objects.filter(account__program=program))),
+            first_redemption_events(first_redemptions(program=program, entries=entries)),
         ]
         written = sum(_insert(MemberMonth, _EVENT_COLUMNS, program=program, rows=rows) for rows in events)
         written += _insert(MemberDecile, _DECILE_COLUMNS, program=program, rows=_decile_rows(program, changes))
-        # Last: inside the daily job's transaction the ledger mark holds its lock until the job commits.
-        through_entry = _ledger_mark()
-        written += _insert(
-            MemberMonth,
-            _EVENT_COLUMNS,
-            program=program,
-            rows=first_redemption_events(first_redemptions(program=program, through_entry=through_entry)),
-        )
+        written += _insert(MemberTier, _TIER_COLUMNS, program=program, rows=_tier_rows(program, accounts, changes))
+        written += _insert(RewardMonth, _REWARD_COLUMNS, program=program, rows=_reward_rows(program, entries))
         MemberMonthMark.objects.update_or_create(
             program=program,
             defaults={
                 "through_account": accounts.through,
-                "account_gaps": [list(gap) for gap in accounts.gaps],
+                "account_gaps": accounts.gaps_json,
                 "through_tier_change": changes.through,
-                "tier_change_gaps": [list(gap) for gap in changes.gaps],
-                "through_entry": through_entry,
+                "tier_change_gaps": changes.gaps_json,
+                "through_entry": entries.through,
+                "entry_gaps": entries.gaps_json,
                 "ranked_at": MemberDecile.objects.filter(program=program).aggregate(at=Max("computed_at"))["at"],
                 "refreshed_at": now,
             },
@@ -663,10 +743,9 @@ def member_months_refresh(*, program: Program, now: datetime.datetime | None = N
 
 
 def summaries_refresh(*, program: Program, now: datetime.datetime | None = None) -> int:
-    """The daily job `loyalty.summarise_ledger`: the member summary, then the ledger's up to the same
-    ledger mark (inside the job's transaction the mark's lock lasts until the job commits, so it is
-    taken as late as it can be); returns the rows written."""
+    """The daily job `loyalty.summarise_ledger`: the member summary, then the ledger's with the same
+    ledger mark; returns the rows written. No table is locked: earns go on while it runs."""
     now = now or timezone.now()
     written = member_months_refresh(program=program, now=now)
-    mark = MemberMonthMark.objects.values_list("through_entry", flat=True).get(program=program)
-    return written + ledger_months_refresh(program=program, now=now, through_entry=mark)
+    mark = MemberMonthMark.objects.get(program=program)
+    return written + ledger_months_refresh(program=program, now=now, entries=ledger_mark(mark))

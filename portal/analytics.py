@@ -3,9 +3,9 @@ pyramid and enrolment cohorts, each page with its CSV.
 
 Member figures (enrolments, activity, tiers, redemptions, deciles, cohorts) are grouped by the
 database over accounts, filtered by region (the member's) and store (where the account was opened).
-The overview and the value pyramid read the daily member summary (`MemberMonth`, `MemberDecile`, see
-`loyalty.analytics`) plus what was recorded since, and count live what changes all the time (members,
-activity, tiers). Ledger figures come from `loyalty.analytics` and are program-wide: points are owed
+The overview and the value pyramid read the daily member summary (`MemberMonth`, `MemberDecile`,
+`MemberTier`, `RewardMonth`, see `loyalty.analytics`) plus what was recorded since, and count live
+what changes all the time (members, activity). Ledger figures come from `loyalty.analytics` and are program-wide: points are owed
 by the program, whatever store a member joined at. Every read here is a fixed number of queries.
 """
 
@@ -33,10 +33,12 @@ from loyalty.core.spreadsheets import spreadsheet_safe
 from loyalty.models import (
     Account,
     AccountValue,
+    LedgerEntry,
     MemberDecile,
     MemberMonth,
     MemberMonthMark,
     Program,
+    RewardMonth,
     Tier,
     TierChange,
 )
@@ -199,36 +201,29 @@ class Overview:
 
 
 def overview(scope: Scope, ledger: ledger_analytics.Ledger) -> Overview:
-    """Members, activity and tiers counted live (they change all the time); enrolments, tier movements
-    and first redemptions from the member summary, plus the accounts and tier changes recorded since."""
+    """Members and activity counted live (they change all the time); enrolments, tier movements, first
+    redemptions, the tier mix and the top rewards from the member summary, plus what was recorded since."""
     accounts = scope.accounts()
     month_start = _aware(ledger_analytics.month_start(scope.now))
     ladder = list(Tier.objects.filter(program=scope.program).order_by("rank").values_list("pk", "name", "colour"))
-    counts = accounts.aggregate(
-        no_tier=Count("pk", filter=Q(tier__isnull=True)),
-        **{f"tier_{pk}": Count("pk", filter=Q(tier_id=pk)) for pk, _name, _colour in ladder},
-        members=Count("pk"),
-        this_month=Count("pk", filter=Q(enrolled_at__gte=month_start)),
-        active=Count("pk", filter=Q(last_activity_at__gte=scope.now - datetime.timedelta(days=ACTIVE_DAYS))),
-    )
-    tiers = [(name, colour, counts[f"tier_{pk}"]) for pk, name, colour in ladder]
-    if counts["no_tier"]:
-        tiers.append((None, None, counts["no_tier"]))
     mark = MemberMonthMark.objects.filter(program=scope.program).first()
-    enrolled, moves = _enrolments_and_moves(scope, accounts, mark)
-    days, first_redeemers = _days_to_first_redemption(scope, accounts, mark)
-    top_rewards = list(
-        Redemption.objects.filter(
-            scope.account_filter("account__", program_field="program"),
-            created_at__gte=scope.since,
-            created_at__lt=scope.until,
-        )
-        .exclude(status=Redemption.Status.CANCELLED)
-        .values("reward")
-        .annotate(n=Count("pk"), points=Sum("points"))
-        .order_by("-n", "-points")
-        .values_list("reward__name", "n", "points")[:TOP]
-    )
+    live = {
+        "members": Count("pk"),
+        "this_month": Count("pk", filter=Q(enrolled_at__gte=month_start)),
+        "active": Count("pk", filter=Q(last_activity_at__gte=scope.now - datetime.timedelta(days=ACTIVE_DAYS))),
+    }
+    if mark is None:  # the tiers counted in the same pass
+        live |= {f"tier_{pk}": Count("pk", filter=Q(tier_id=pk)) for pk in [None, *(pk for pk, _n, _c in ladder)]}
+    counts = accounts.aggregate(**live)
+    if mark is None:
+        by_tier = {pk: counts[f"tier_{pk}"] for pk in [None, *(pk for pk, _n, _c in ladder)]}
+    else:
+        by_tier = ledger_analytics.tier_counts(mark=mark, accounts=accounts, summary=scope.summary_filter())
+    tiers = [(name, colour, by_tier.get(pk, 0)) for pk, name, colour in ladder]
+    if by_tier.get(None):
+        tiers.append((None, None, by_tier[None]))
+    enrolled, moves, first_redeemed = _enrolments_and_moves(scope, accounts, mark)
+    days, first_redeemers = _days_to_first_redemption(scope, accounts, mark, first_redeemed)
     return Overview(
         members=counts["members"],
         enrolled_this_month=counts["this_month"],
@@ -245,9 +240,54 @@ def overview(scope: Scope, ledger: ledger_analytics.Ledger) -> Overview:
         points=ledger_analytics.roll_forward(ledger, start=scope.start, end=scope.end),
         first_redemption_days=days,
         first_redeemers=first_redeemers,
-        top_rewards=top_rewards,
+        top_rewards=_top_rewards(scope, mark),
         summarised_at=mark.refreshed_at if mark else None,
     )
+
+
+def _top_rewards(scope: Scope, mark: MemberMonthMark | None) -> list[tuple[str, int, int]]:
+    """The rewards redeemed most in the period, without the cancelled redemptions: the member summary's
+    (`RewardMonth`), plus the redemptions whose entry its ledger mark leaves out, less those it counted
+    that were cancelled since (their refund entry is one it leaves out); one query. Without a
+    summary, every redemption of the period read live (one query, slow for a region on a large program)."""
+    redemptions = Redemption.objects.filter(
+        scope.account_filter("account__", program_field="program"),
+        created_at__gte=scope.since,
+        created_at__lt=scope.until,
+    )
+    order = ("-n", "-points", "reward__name", "reward")
+    if mark is None:
+        return list(
+            redemptions.exclude(status=Redemption.Status.CANCELLED)
+            .values("reward")
+            .annotate(n=Count("pk"), points=Sum("points"))
+            .order_by(*order)
+            .values_list("reward__name", "n", "points")[:TOP]
+        )
+    entries = ledger_analytics.ledger_mark(mark)
+    refunded = LedgerEntry.objects.filter(entries.after(), kind=LedgerEntry.Kind.REVERSE).values("reverses")
+    since = redemptions.filter(entries.after("entry")).exclude(status=Redemption.Status.CANCELLED)
+    # Cancelling refunds the entry and marks the redemption in one transaction; asking both keeps a refund
+    # made some other way (the redemption still stands, as the live read counts it) out of it.
+    cancelled = redemptions.filter(entry__in=refunded, status=Redemption.Status.CANCELLED).exclude(
+        entries.after("entry")
+    )
+    parts = [
+        RewardMonth.objects.filter(scope.summary_filter(), month__range=(scope.start, scope.end))
+        .values_list("reward", "reward__name")
+        .annotate(n=Sum("redemptions"), p=Sum("points")),
+        since.values_list("reward", "reward__name").annotate(n=Count("pk"), p=Sum("points")),
+        cancelled.values_list("reward", "reward__name").annotate(n=-Count("pk"), p=-Sum("points")),
+    ]
+    totals: dict[tuple[int, str], list[int]] = {}
+    for pk, name, n, points in parts[0].order_by().union(*(part.order_by() for part in parts[1:]), all=True):
+        total = totals.setdefault((pk, name), [0, 0])
+        total[0] += int(n)
+        total[1] += int(points)
+    ranked = sorted(
+        ((name, n, p, pk) for (pk, name), (n, p) in totals.items() if n), key=lambda r: (-r[1], -r[2], r[0], r[3])
+    )
+    return [(name, n, p) for name, n, p, _pk in ranked[:TOP]]
 
 
 @dataclass
@@ -278,9 +318,13 @@ class _Enrolments:
         ]
 
 
-def _enrolments_and_moves(scope: Scope, accounts, mark: MemberMonthMark | None) -> tuple[_Enrolments, Counter]:
+def _enrolments_and_moves(
+    scope: Scope, accounts, mark: MemberMonthMark | None
+) -> tuple[_Enrolments, Counter, tuple[int, datetime.timedelta]]:
     """Enrolments and tier movements: the summary's rows (two grouped reads of a few thousand rows), plus
-    the accounts and tier changes it does not cover, read live by id (everything without a summary)."""
+    the accounts and tier changes it does not cover, read live by id (everything without a summary).
+    The second read also sums the summary's first redemptions (members, time waited), for
+    `_days_to_first_redemption`."""
     since_accounts, since_changes = ledger_analytics.member_marks(mark)
     summary = MemberMonth.objects.filter(scope.summary_filter())
     result = _Enrolments()
@@ -292,16 +336,20 @@ def _enrolments_and_moves(scope: Scope, accounts, mark: MemberMonthMark | None) 
     ):
         result.add(channel, name, (pk, first, last, email), n)
     moves: Counter = Counter()
-    for month, kind, n in (
+    first_redeemers, waited = 0, datetime.timedelta(0)
+    for month, kind, n, kind_waited in (
         summary.filter(
-            kind__in=[MemberMonth.Kind.ENROLLED, *ledger_analytics.MOVES], month__range=(scope.start, scope.end)
+            Q(kind__in=[MemberMonth.Kind.ENROLLED, *ledger_analytics.MOVES], month__range=(scope.start, scope.end))
+            | Q(kind=MemberMonth.Kind.FIRST_REDEMPTION)
         )
         .values_list("month", "kind")
-        .annotate(n=Sum("members"))
+        .annotate(n=Sum("members"), waited=Sum("waited"))
         .order_by()
     ):
         if kind == MemberMonth.Kind.ENROLLED:
             result.months[month] += n
+        elif kind == MemberMonth.Kind.FIRST_REDEMPTION:
+            first_redeemers, waited = first_redeemers + n, waited + (kind_waited or datetime.timedelta(0))
         else:
             moves[(month, kind)] += n
     dimensions = ledger_analytics.ENROLMENT_DIMENSIONS
@@ -325,16 +373,18 @@ def _enrolments_and_moves(scope: Scope, accounts, mark: MemberMonthMark | None) 
     changes = TierChange.objects.filter(scope.account_filter("account__"), since_changes.after())
     for row in ledger_analytics.movement_events(changes):
         moves[(row["event_month"], row["event"])] += row["members"]
-    return result, moves
+    return result, moves, (first_redeemers, waited)
 
 
-def _days_to_first_redemption(scope: Scope, accounts, mark: MemberMonthMark | None) -> tuple[Decimal | None, int]:
+def _days_to_first_redemption(
+    scope: Scope, accounts, mark: MemberMonthMark | None, summarised: tuple[int, datetime.timedelta]
+) -> tuple[Decimal | None, int]:
     """Average days from enrolment to a member's first redemption, over members who redeemed."""
     n, waited = ledger_analytics.first_redemption_totals(
         program=scope.program,
         mark=mark,
         accounts=accounts,
-        summary=scope.summary_filter(),
+        summarised=summarised,
         entries=scope.account_filter("account__", program_field="program"),
     )
     if not n:

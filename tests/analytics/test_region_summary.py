@@ -1,0 +1,221 @@
+"""The overview's tier mix and top rewards from the member summary (`MemberTier`, `RewardMonth`): for a
+region, a store and a period they give the figures read live, with the summary fresh and after members
+join, redeem, have a redemption cancelled (a refund entry) and change tier; and a filtered overview
+costs the same few queries whatever happened since the summary."""
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from loyalty import analytics as ledger_analytics
+from loyalty import services
+from loyalty.models import MemberMonth, MemberMonthMark, MemberTier, RewardMonth
+from portal import analytics
+from rewards import services as reward_services
+from rewards.models import Redemption
+from tests.analytics.conftest import months_ago
+from tests.factories import MemberFactory, RewardFactory, StoreFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = timezone.now()
+
+
+def _scope(program, **kwargs):
+    end = ledger_analytics.month_start(NOW)
+    return analytics.Scope(program=program, now=NOW, **{"start": end.replace(year=end.year - 1), "end": end, **kwargs})
+
+
+def _overview(program, **scope) -> dict:
+    figures = dict(analytics.overview(_scope(program, **scope), ledger_analytics.ledger_read(program=program)).__dict__)
+    figures.pop("summarised_at")
+    return figures
+
+
+def _overview_live(program, **scope) -> dict:
+    with transaction.atomic():
+        MemberMonthMark.objects.filter(program=program).delete()
+        MemberMonth.objects.filter(program=program).delete()
+        figures = _overview(program, **scope)
+        transaction.set_rollback(True)
+    return figures
+
+
+def _tiers(figures) -> list[tuple[str, int]]:
+    return [(name, n) for name, _colour, n in figures["tiers"]]
+
+
+@pytest.fixture
+def regions(program, buy):
+    """Two rewards redeemed in two regions at two stores, over two months: Flanders has Ann (North store,
+    Silver, redeemed the voucher twice and the mug once, a month ago) and Cleo (South, the voucher this
+    month, cancelled); Wallonia has Bob (North, the mug this month) and Dan (South, nothing)."""
+    north, south = StoreFactory(name="North"), StoreFactory(name="South")
+
+    def join(region, store, at):
+        return services.enrol(member=MemberFactory(region=region), program=program, store=store, at=at)
+
+    ann, cleo = join("Flanders", north, months_ago(3)), join("Flanders", south, months_ago(2))
+    bob, dan = join("Wallonia", north, months_ago(3)), join("Wallonia", south, months_ago(1))
+    for account, amount in ((ann, "1500.00"), (cleo, "300.00"), (bob, "400.00"), (dan, "50.00")):
+        buy(account, amount, occurred_at=months_ago(2))
+    voucher = RewardFactory(program=program, name="EUR 5 voucher", points_cost=100)
+    mug = RewardFactory(program=program, name="Mug", points_cost=150)
+
+    def redeem(account, reward, key, at):
+        account.refresh_from_db()
+        redemption = reward_services.redeem(account=account, reward=reward, idempotency_key=key, channel="desk")
+        Redemption.objects.filter(pk=redemption.redemption.pk).update(created_at=at)  # when it was redeemed
+        return redemption.redemption
+
+    redeem(ann, voucher, "ann-1", months_ago(1))
+    redeem(ann, voucher, "ann-2", months_ago(1))
+    redeem(ann, mug, "ann-3", months_ago(1))
+    cancelled = redeem(cleo, voucher, "cleo", NOW)
+    reward_services.redemption_cancel(redemption=cancelled, reason="Changed her mind", cancelled_by=None)
+    redeem(bob, mug, "bob", NOW)
+    return {
+        "north": north,
+        "south": south,
+        "ann": ann,
+        "bob": bob,
+        "cleo": cleo,
+        "dan": dan,
+        "voucher": voucher,
+        "mug": mug,
+    }
+
+
+def _scopes(regions):
+    this_month = ledger_analytics.month_start(NOW)
+    return [
+        {},
+        {"region": "Flanders"},
+        {"region": "Wallonia"},
+        {"store": regions["north"]},
+        {"store": regions["south"]},
+        {"region": "Flanders", "store": regions["north"]},
+        {"start": this_month, "end": this_month},
+        {"region": "Flanders", "start": ledger_analytics.month_start(months_ago(1)), "end": this_month},
+    ]
+
+
+def test_tiers_and_top_rewards_per_region_store_and_period_from_the_summary_are_the_live_figures(program, regions):
+    ledger_analytics.summaries_refresh(program=program)
+
+    flanders = _overview(program, region="Flanders")
+    wallonia = _overview(program, region="Wallonia")
+
+    assert flanders["top_rewards"] == [("EUR 5 voucher", 2, 200), ("Mug", 1, 150)]  # Cleo's was cancelled
+    assert wallonia["top_rewards"] == [("Mug", 1, 150)]
+    assert _tiers(flanders) == [("Bronze", 1), ("Silver", 1), ("Gold", 0), ("Platinum", 0)]
+    assert _tiers(wallonia) == [("Bronze", 2), ("Silver", 0), ("Gold", 0), ("Platinum", 0)]
+    this_month = ledger_analytics.month_start(NOW)
+    assert _overview(program, start=this_month, end=this_month)["top_rewards"] == [("Mug", 1, 150)]
+    # Read from the summary: its rows are there, and they are what the page shows.
+    assert RewardMonth.objects.filter(program=program, region="Flanders").count() == 2
+    assert sum(MemberTier.objects.filter(program=program).values_list("members", flat=True)) == 4
+    for scope in _scopes(regions):
+        assert _overview(program, **scope) == _overview_live(program, **scope), scope
+
+
+def test_what_happens_after_the_summary_is_added_to_its_tiers_and_top_rewards_exactly(program, regions, buy):
+    ledger_analytics.summaries_refresh(program=program)
+
+    # After the refresh: Eve joins in Flanders at the North store and redeems the mug; Ann's first voucher
+    # is cancelled (its refund entry comes after the summary's ledger mark); Bob earns Silver and redeems
+    # the voucher, which is cancelled at once (both after the mark); Dan's tier is unchanged.
+    eve = services.enrol(member=MemberFactory(region="Flanders"), program=program, store=regions["north"])
+    buy(eve, "200.00")
+    eve.refresh_from_db()
+    reward_services.redeem(account=eve, reward=regions["mug"], idempotency_key="eve", channel="desk")
+    reward_services.redemption_cancel(
+        redemption=Redemption.objects.get(idempotency_key="ann-1"), reason="Returned", cancelled_by=None
+    )
+    buy(regions["bob"], "1000.00")
+    regions["bob"].refresh_from_db()
+    bob_voucher = reward_services.redeem(
+        account=regions["bob"], reward=regions["voucher"], idempotency_key="bob-2", channel="desk"
+    )
+    reward_services.redemption_cancel(redemption=bob_voucher.redemption, reason="Wrong one", cancelled_by=None)
+    assert MemberMonthMark.objects.get(program=program).through_account < eve.pk
+
+    flanders = _overview(program, region="Flanders")
+    wallonia = _overview(program, region="Wallonia")
+
+    assert flanders["top_rewards"] == [("Mug", 2, 300), ("EUR 5 voucher", 1, 100)]
+    assert wallonia["top_rewards"] == [("Mug", 1, 150)]
+    assert _tiers(flanders) == [("Bronze", 2), ("Silver", 1), ("Gold", 0), ("Platinum", 0)]
+    assert _tiers(wallonia) == [("Bronze", 1), ("Silver", 1), ("Gold", 0), ("Platinum", 0)]
+    for scope in _scopes(regions):
+        assert _overview(program, **scope) == _overview_live(program, **scope), scope
+
+    # The next refresh takes it all in, and gives the same figures again.
+    ledger_analytics.summaries_refresh(program=program)
+    assert _overview(program, region="Flanders") == flanders
+    assert _overview(program, region="Wallonia") == wallonia
+
+
+def test_a_redemption_cancelled_since_leaves_the_top_rewards_once_its_last_is_gone(program, regions):
+    ledger_analytics.summaries_refresh(program=program)
+
+    reward_services.redemption_cancel(
+        redemption=Redemption.objects.get(idempotency_key="bob"), reason="Returned", cancelled_by=None
+    )
+
+    assert _overview(program, region="Wallonia")["top_rewards"] == []
+    assert _overview(program, region="Wallonia") == _overview_live(program, region="Wallonia")
+
+
+def test_the_summary_counts_no_redemption_twice_when_refreshed_twice(program, regions):
+    ledger_analytics.summaries_refresh(program=program)
+    once = list(RewardMonth.objects.order_by("month", "reward", "region", "store").values_list())
+    tiers = sorted(MemberTier.objects.values_list("tier", "region", "store", "members"), key=str)
+
+    ledger_analytics.summaries_refresh(program=program)
+
+    assert [row[1:] for row in RewardMonth.objects.order_by("month", "reward", "region", "store").values_list()] == [
+        row[1:] for row in once
+    ]
+    assert sorted(MemberTier.objects.values_list("tier", "region", "store", "members"), key=str) == tiers
+
+
+def _queries(client, url, params) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url, params).status_code == 200
+    return len(queries)
+
+
+def test_a_filtered_overview_costs_the_same_queries_with_activity_since_the_summary(
+    client, manager_user, program, regions, buy
+):
+    client.force_login(manager_user)
+    url = reverse("staff:analytics")
+    params = {"program": program.pk, "region": "Flanders", "store": regions["north"].pk}
+    ledger_analytics.summaries_refresh(program=program)
+    fresh = _queries(client, url, params)
+
+    eve = services.enrol(member=MemberFactory(region="Flanders"), program=program, store=regions["north"])
+    buy(eve, "2000.00")
+    eve.refresh_from_db()
+    redemption = reward_services.redeem(account=eve, reward=regions["mug"], idempotency_key="eve", channel="desk")
+    reward_services.redemption_cancel(redemption=redemption.redemption, reason="Returned", cancelled_by=None)
+    reward_services.redemption_cancel(
+        redemption=Redemption.objects.get(idempotency_key="ann-2"), reason="Returned", cancelled_by=None
+    )
+
+    assert _queries(client, url, params) == fresh
+    # The whole program's page costs at most 24 (test_overview_and_access); the store filter adds the
+    # form's look-ups of the store and its program, nothing more.
+    assert fresh <= _queries(client, url, {"program": program.pk}) + 2
+
+
+def test_without_a_summary_the_tiers_and_top_rewards_are_read_live(program, regions):
+    assert not MemberMonth.objects.exists()
+
+    flanders = _overview(program, region="Flanders")
+
+    assert flanders["top_rewards"] == [("EUR 5 voucher", 2, 200), ("Mug", 1, 150)]
+    assert _tiers(flanders) == [("Bronze", 1), ("Silver", 1), ("Gold", 0), ("Platinum", 0)]

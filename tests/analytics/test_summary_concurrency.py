@@ -1,0 +1,156 @@
+"""The nightly summary (`loyalty.summarise_ledger`) with real concurrent transactions on PostgreSQL: it
+takes no lock on the ledger, so an earn goes through halfway through it and while its transaction is
+still open; and an entry whose transaction commits after the summary's mark was taken, with an id below
+it (ids come from a sequence before commit), is read live in the mark's gap and counted once, then
+taken in by the next refresh."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection, connections, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from loyalty import analytics as ledger_analytics
+from loyalty.models import Account, LedgerEntry, LedgerMonthMark, MemberMonth, MemberMonthMark
+from portal import analytics
+from rewards import services as reward_services
+from tests.factories import RewardFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _in_thread(work) -> tuple[threading.Thread, dict]:
+    """Start work() in a thread with its own connection; its result or error lands in the dict."""
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["result"] = work()
+        except Exception as error:  # the test reads it
+            outcome["error"] = error
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def test_an_earn_goes_through_while_the_nightly_summary_runs_in_its_transaction(program, enrol, buy):
+    ann, bob = enrol(program), enrol(program)
+    buy(ann, "100.00")
+
+    def earn():
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")  # a lock held by the summary would fail it here
+        return buy(bob, "20.00").points
+
+    with transaction.atomic():  # as the job runner runs it: its transaction stays open until the job ends
+        ledger_analytics.summaries_refresh(program=program)
+        started = time.monotonic()
+        thread, outcome = _in_thread(earn)
+        thread.join(timeout=30)
+
+        assert outcome == {"result": 20}
+        assert time.monotonic() - started < 5
+    assert LedgerEntry.objects.filter(account=bob).count() == 1
+
+
+def test_an_earn_goes_through_in_the_middle_of_the_nightly_summary(program, enrol, buy, monkeypatch):
+    ann, bob = enrol(program), enrol(program)
+    buy(ann, "100.00")
+    halfway, earned = threading.Event(), threading.Event()
+    reward_rows = ledger_analytics._reward_rows
+
+    def reward_rows_after_the_earn(*args, **kwargs):  # the marks are taken, half the summary written
+        halfway.set()
+        assert earned.wait(timeout=30)
+        return reward_rows(*args, **kwargs)
+
+    monkeypatch.setattr(ledger_analytics, "_reward_rows", reward_rows_after_the_earn)
+
+    def nightly_job():
+        with transaction.atomic():  # as the job runner runs it
+            return ledger_analytics.summaries_refresh(program=program)
+
+    thread, outcome = _in_thread(nightly_job)
+    assert halfway.wait(timeout=30)
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '5s'")
+    try:
+        assert buy(bob, "20.00").points == 20
+    finally:
+        earned.set()
+        thread.join(timeout=60)
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+    assert "error" not in outcome and outcome["result"] > 0
+    # Posted after the marks were taken, the earn is read live on top of the summary.
+    ledger = ledger_analytics.ledger_read(program=program)
+    assert ledger.tail_entries == 1 and ledger.total == _owed(program)
+
+
+def _owed(program) -> int:
+    return Account.objects.filter(program=program).aggregate(s=Sum("balance") + Sum("pending"))["s"]
+
+
+def _overview(program, **scope):
+    end = ledger_analytics.month_start(timezone.now())
+    scope = analytics.Scope(program=program, start=end.replace(year=end.year - 1), end=end, **scope)
+    figures = dict(analytics.overview(scope, ledger_analytics.ledger_read(program=program)).__dict__)
+    figures.pop("summarised_at")
+    return figures
+
+
+def _overview_live(program, **scope):
+    with transaction.atomic():
+        MemberMonthMark.objects.filter(program=program).delete()
+        MemberMonth.objects.filter(program=program).delete()
+        figures = _overview(program, **scope)
+        transaction.set_rollback(True)
+    return figures
+
+
+def test_entries_committed_below_the_mark_after_the_refresh_are_counted_once(program, enrol, buy):
+    ann, bob = enrol(program, region="Flanders"), enrol(program, region="Wallonia")
+    buy(ann, "100.00")
+    buy(bob, "100.00")
+    mug = RewardFactory(program=program, name="Mug", points_cost=50)
+    written, release = threading.Event(), threading.Event()
+
+    def slow_earn_and_redemption():
+        with transaction.atomic():
+            earned = buy(ann, "30.00").entries
+            redeemed = reward_services.redeem(account=ann, reward=mug, idempotency_key="ann", channel="desk")
+            written.set()  # its entries have their ids; they commit once the summary has run
+            release.wait(timeout=30)
+        return [entry.pk for entry in earned] + [redeemed.redemption.entry_id]
+
+    thread, outcome = _in_thread(slow_earn_and_redemption)
+    assert written.wait(timeout=30)
+    later = buy(bob, "40.00").entries[-1].pk  # a higher id, committed first
+    ledger_analytics.summaries_refresh(program=program)
+    release.set()
+    thread.join(timeout=30)
+    slow_ids = outcome["result"]
+
+    for mark in (LedgerMonthMark.objects.get(program=program), MemberMonthMark.objects.get(program=program)):
+        assert mark.through_entry >= later > max(slow_ids)
+        assert all(any(low <= pk <= high for low, high in mark.entry_gaps) for pk in slow_ids), mark.entry_gaps
+    ledger = ledger_analytics.ledger_read(program=program)
+    assert ledger.tail_entries == len(slow_ids)
+    assert ledger_analytics.roll_forward(ledger)[-1].closing == ledger.total == _owed(program)
+    for scope in ({}, {"region": "Flanders"}):
+        figures = _overview(program, **scope)
+        assert figures == _overview_live(program, **scope), scope
+        assert figures["top_rewards"] == [("Mug", 1, 50)] and figures["first_redeemers"] == 1
+
+    # The next refresh takes them in: nothing left in a gap, the same figures.
+    ledger_analytics.summaries_refresh(program=program)
+    ledger = ledger_analytics.ledger_read(program=program)
+    assert ledger.tail_entries == 0 and ledger.total == _owed(program)
+    gaps = LedgerMonthMark.objects.get(program=program).entry_gaps
+    assert not any(low <= pk <= high for low, high in gaps for pk in slow_ids)
+    assert _overview(program) == _overview_live(program)
