@@ -97,8 +97,12 @@ class Program(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # Set by PostgreSQL triggers (migration 0018) to a new value from a sequence, in the transaction of any
+    # change to the program's earn rules (their tiers and stores too) or tiers: the key under which a
+    # process keeps the rule set and tier ladder it read (loyalty.selectors). Never lowered by a save.
+    rules_version = models.BigIntegerField(_("version of the rules"), default=0, editable=False)
 
-    history = HistoricalRecords(m2m_fields=[stores])
+    history = HistoricalRecords(m2m_fields=[stores], excluded_fields=["rules_version"])
 
     class Meta:
         verbose_name = _("program")

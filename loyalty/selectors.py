@@ -138,9 +138,29 @@ def points_expiring_within(*, account: Account, days: int, as_of: datetime.datet
     )
 
 
-def earn_rule_set(*, program: Program, activity_type: str) -> engine.RuleSet:
+# What each process last read of a program's rules, under the program's rules_version (see Program): the
+# earn paths read the program row (with the account they lock) before the rules, so a version they see
+# was set with the rules they would read or older ones. Never changed after it is stored (threads share it).
+_RULE_SETS: dict[tuple[int, str], tuple[int, engine.RuleSet]] = {}
+_TIER_LADDERS: dict[int, tuple[int, tuple[Tier, ...]]] = {}
+
+
+def _versioned() -> bool:
+    return connection.vendor == "postgresql"  # only PostgreSQL keeps the version (triggers of migration 0018)
+
+
+def earn_rule_set(*, program: Program, activity_type: str, reuse: bool = False) -> engine.RuleSet:
     """Every earn reads this, so on PostgreSQL it is one query: the rules with their tier and store ids
-    aggregated into arrays (not two more queries of prefetched objects)."""
+    aggregated into arrays (not two more queries of prefetched objects); none at all with `reuse` when this
+    process read the rules already under the program's rules_version. Pass `reuse` only with a program
+    row read in this transaction (an earn's, read with the account it locks)."""
+    if reuse and _versioned():
+        kept = _RULE_SETS.get((program.pk, activity_type))
+        if kept is not None and kept[0] == program.rules_version:
+            return kept[1]
+        rule_set = earn_rule_set(program=program, activity_type=activity_type)
+        _RULE_SETS[program.pk, activity_type] = (program.rules_version, rule_set)
+        return rule_set
     rules = EarnRule.objects.filter(program=program, activity_type=activity_type, is_active=True)
     if connection.vendor == "postgresql":
         rules = list(
@@ -159,6 +179,19 @@ def earn_rule_set(*, program: Program, activity_type: str) -> engine.RuleSet:
         tier_ids={rule.pk: frozenset(rule.tier_pks) for rule in rules},
         store_ids={rule.pk: frozenset(rule.store_pks) for rule in rules},
     )
+
+
+def program_tiers(*, program: Program, reuse: bool = False) -> tuple[Tier, ...]:
+    """The program's tier ladder, lowest rank first; with `reuse` (as for earn_rule_set), the one this
+    process read already under the program's rules_version."""
+    if reuse and _versioned():
+        kept = _TIER_LADDERS.get(program.pk)
+        if kept is not None and kept[0] == program.rules_version:
+            return kept[1]
+        tiers = program_tiers(program=program)
+        _TIER_LADDERS[program.pk] = (program.rules_version, tiers)
+        return tiers
+    return tuple(program.tiers.order_by("rank"))
 
 
 def earned_in_cap_periods(
@@ -395,12 +428,14 @@ def desk_member(*, store: Store, member_no: str) -> Member | None:
 
 def store_accounts_by_card(*, store: Store, member_no: str) -> list[Account]:
     """The accounts, in the programs this store runs, of the member with this card number (as printed or
-    typed with other spacing), with their program and member: what a till's earn starts from, in one query."""
-    accounts = list(
+    typed with other spacing), in one query: what a till's earn starts from. Only their ids and program's
+    slug and name are read (the earn reads the rest with the account's lock); others load when used."""
+    accounts = sorted(  # a handful of rows: sorted here, not by the database (cheaper to ask)
         Account.objects.filter(member__member_no__in=numbers.typed_forms(member_no), program__stores=store)
         .exclude(member__status=Member.Status.ANONYMISED)
-        .select_related("program", "member")
-        .order_by("member_id", "program__name")
+        .select_related("program")
+        .only("member_id", "program__slug", "program__name"),
+        key=lambda account: (account.member_id, account.program.name),
     )
     return [account for account in accounts if account.member_id == accounts[0].member_id]
 

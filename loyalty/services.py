@@ -50,7 +50,7 @@ from loyalty.models import (
     TierBenefit,
     TierChange,
 )
-from loyalty.selectors import earn_rule_set, earned_in_cap_periods, qualifying_total
+from loyalty.selectors import earn_rule_set, earned_in_cap_periods, program_tiers, qualifying_total
 from members.models import Member, Store
 from members.services import member_by_referral_code, member_create, phone_normalise
 
@@ -233,7 +233,14 @@ def _context(account: Account, *, activity_type: str, occurred_at, store: Store 
     )
 
 
-def _post_lot(
+def _post_lot(account: Account, **lot) -> LedgerEntry:
+    """Add points as a new lot (pending until the return window passes) and move the account's counters."""
+    entry = _lot(account, **lot)
+    entry.save(force_insert=True)
+    return entry
+
+
+def _lot(
     account: Account,
     *,
     kind: str,
@@ -247,11 +254,11 @@ def _post_lot(
     store: Store | None = None,
     **links,
 ) -> LedgerEntry:
-    """Add points as a new lot (pending until the return window passes) and move the account's counters."""
+    """A new lot, not saved yet, with the account's counters already moved (see _post_lot)."""
     program = account.program
     available_at = engine.available_from(program, occurred_at, activity_type)
     is_available = available_at <= timezone.now()
-    entry = LedgerEntry.objects.create(
+    entry = LedgerEntry(
         program=program,
         account=account,
         kind=kind,
@@ -370,7 +377,9 @@ def program_entry_tier(program: Program) -> Tier:
 
 def _upgrade_if_earned(account: Account, at: datetime.datetime) -> Tier | None:
     """Upgrades happen at once when a threshold is crossed (downgrades wait for evaluate_tiers)."""
-    tiers = list(account.program.tiers.all())
+    tiers = program_tiers(program=account.program, reuse=True)
+    if not tiers or (account.tier is not None and account.tier.rank >= tiers[-1].rank):
+        return None  # no tier above the account's to reach
     start, end = engine.qualification_window(account.program, at)
     earned = engine.tier_for(tiers, qualifying_total(account=account, start=start, end=end))
     if earned is None or (account.tier is not None and earned.rank <= account.tier.rank):
@@ -439,8 +448,9 @@ def _post_awards(
 ):
     with translation.override(account.member.language or settings.LANGUAGE_CODE):
         awards = _within_budget(awards)
-        return [
-            _post_lot(
+        # One INSERT for all the lots of an earn.
+        return LedgerEntry.objects.bulk_create(
+            _lot(
                 account,
                 kind=LedgerEntry.Kind.EARN,
                 points=award.points,
@@ -455,11 +465,11 @@ def _post_awards(
                 **links,
             )
             for award in awards
-        ]
+        )
 
 
 def _awards(account: Account, ctx: engine.EarnContext, *, purchase: Purchase | None = None) -> list[engine.Award]:
-    rule_set = earn_rule_set(program=account.program, activity_type=ctx.activity_type)
+    rule_set = earn_rule_set(program=account.program, activity_type=ctx.activity_type, reuse=True)
     # Facts only some rules look at are read only when such a rule is active.
     if any(rule.audience_only for rule in rule_set.rules):
         listed = EarnRuleAudience.objects.filter(
@@ -828,7 +838,7 @@ def _referral_rewards(referee: Account, *, trigger: str, at: datetime.datetime, 
     referrer = referee.member.referred_by
     if referrer is None:
         return
-    rule_set = earn_rule_set(program=referee.program, activity_type=ActivityType.REFERRAL)
+    rule_set = earn_rule_set(program=referee.program, activity_type=ActivityType.REFERRAL, reuse=True)
     parties = sorted({rule.referral_party for rule in rule_set.rules if rule.referral_trigger == trigger})
     for party in parties:
         if party == "referee":
@@ -956,7 +966,7 @@ def _activity_record(
             account=account, entries=list(existing.entries.order_by("pk")), activity=existing, replayed=True
         )
     _check_can_earn(account)
-    rule_set = earn_rule_set(program=program, activity_type=activity_type)
+    rule_set = earn_rule_set(program=program, activity_type=activity_type, reuse=True)
     ctx = _context(
         account, activity_type=activity_type, occurred_at=occurred_at, store=store, quantity=quantity, code=code
     )
