@@ -115,6 +115,15 @@ def values_as_of(*, program: Program) -> datetime.datetime | None:
     return AccountValue.objects.filter(program=program).order_by("decile").values_list("computed_at", flat=True).first()
 
 
+def reads_the_ranking(segment: Segment) -> bool:
+    """Whether the segment has criteria the nightly ranking computes (spend, points, value deciles)."""
+    for source in ("spend", "points"):
+        low, high = getattr(segment, f"{source}_min"), getattr(segment, f"{source}_max")
+        if (low is not None and low > 0) or high is not None:
+            return True
+    return segment.decile_best is not None or segment.decile_worst is not None
+
+
 def values_freshness(*, program: Program) -> str:
     """How fresh the spend, points and decile criteria are, in words for the segment editor."""
     as_of = values_as_of(program=program)

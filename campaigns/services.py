@@ -17,7 +17,7 @@ from django.db.models import CharField, DateTimeField, F, IntegerField, Q, Sum, 
 from django.db.models.functions import MD5, Cast, Concat, Substr
 from django.db.models.lookups import LessThan
 from django.utils import timezone
-from django.utils.formats import number_format
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 
 from campaigns import segments
@@ -149,6 +149,35 @@ def voucher_cost_points(campaign: Campaign) -> int:
     return math.ceil((campaign.voucher_amount or Decimal("0")) / campaign.program.point_value)
 
 
+# The nightly ranking a segment's spend, points and decile criteria read must be this recent to launch.
+RANKING_FRESH = datetime.timedelta(days=2)
+
+
+def _ranking_check(campaign: Campaign) -> Check:
+    ranked_at = segments.values_as_of(program=campaign.program)
+    if ranked_at is None:
+        return Check(
+            _("Ranking"),
+            False,
+            _(
+                "The segment counts spend, points or value deciles, which the job “Rank members by value” computes "
+                "every night; it has not run for this program yet. Run it from the jobs page."
+            ),
+        )
+    when = date_format(timezone.localtime(ranked_at), "DATETIME_FORMAT")
+    if ranked_at < timezone.now() - RANKING_FRESH:
+        return Check(
+            _("Ranking"),
+            False,
+            _(
+                "The segment counts spend, points or value deciles as ranked on %(when)s, more than two days ago: "
+                "check the job “Rank members by value” on the jobs page and run it again."
+            )
+            % {"when": when},
+        )
+    return Check(_("Ranking"), True, _("Spend, points and value deciles as ranked on %(when)s.") % {"when": when})
+
+
 def launch_checklist(*, campaign: Campaign, today: datetime.date | None = None) -> list[Check]:
     """Everything that must hold before a campaign may start; all must be ok."""
     today = today or timezone.localdate()
@@ -168,6 +197,8 @@ def launch_checklist(*, campaign: Campaign, today: datetime.date | None = None) 
                 else _("No member matches the segment."),
             )
         )
+    if campaign.segment is not None and segments.reads_the_ranking(campaign.segment):
+        checks.append(_ranking_check(campaign))
     if campaign.mechanic == Campaign.Mechanic.ANNOUNCEMENT:
         checks.append(Check(_("Budget"), True, _("An announcement awards nothing.")))
     else:

@@ -3,6 +3,14 @@
 from django.db import migrations, models
 
 
+def forget_the_ranking(apps, schema_editor):
+    """A ranking made before these columns existed would read as zero spend and points for everyone, under
+    its old date. Forgotten instead: segments and the value pyramid say the ranking has not been made, and
+    the launch checklist refuses criteria that need it, until the job "Rank members by value" runs (every
+    night, or now from the jobs page)."""
+    apps.get_model("loyalty", "AccountValue").objects.all().delete()
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -50,4 +58,5 @@ class Migration(migrations.Migration):
             name='spend_90d',
             field=models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='spend over 90 days'),
         ),
+        migrations.RunPython(forget_the_ranking, migrations.RunPython.noop),
     ]

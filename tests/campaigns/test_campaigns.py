@@ -160,6 +160,42 @@ def test_the_launch_checklist_refuses_a_campaign_without_a_budget_or_members(pro
     assert not empty.rules.exists()
 
 
+def test_a_segment_on_spend_launches_only_with_a_recent_ranking(program, enrol, buy, campaign_for):
+    from campaigns import segments
+    from loyalty import services as engine_services
+
+    spender = enrol(program)
+    buy(spender, "120.00", occurred_at=timezone.now() - datetime.timedelta(days=1))
+    segment = segments.segment_save(
+        program=program, name="Spenders", created_by=None, period_days=30, spend_min=Decimal("100")
+    )
+    campaign = campaign_for(segment=segment)
+
+    def ranking():
+        return next(check for check in services.launch_checklist(campaign=campaign) if check.label == "Ranking")
+
+    assert not ranking().ok and "has not run for this program yet" in ranking().detail
+    engine_services.account_values_refresh(program=program, as_of=timezone.now() - datetime.timedelta(days=3))
+    assert not ranking().ok and "more than two days ago" in ranking().detail
+    with pytest.raises(ApplicationError, match="more than two days ago"):
+        _launch(campaign)
+
+    engine_services.account_values_refresh(program=program)
+
+    assert ranking().ok
+    _launch(campaign)
+    assert list(CampaignMember.objects.filter(campaign=campaign).values_list("account", flat=True)) == [spender.pk]
+
+
+def test_a_segment_without_spend_points_or_deciles_needs_no_ranking(program, enrol, campaign_for):
+    from campaigns import segments
+
+    enrol(program)
+    segment = segments.segment_save(program=program, name="Everyone, really", created_by=None, spend_min=Decimal("0"))
+    labels = [check.label for check in services.launch_checklist(campaign=campaign_for(segment=segment))]
+    assert "Ranking" not in labels
+
+
 def test_a_campaign_launched_before_its_start_is_scheduled_and_the_job_starts_it_on_the_day(
     program, enrol, buy, campaign_for
 ):

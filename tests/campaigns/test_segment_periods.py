@@ -259,3 +259,19 @@ def test_saved_periods_move_to_the_shortest_kept_period_that_covers_them(program
         365: 365,
         3000: 365,
     }
+
+
+def test_the_migration_forgets_a_ranking_made_before_the_period_sums(program, shoppers):
+    import importlib
+
+    from django.apps import apps
+
+    from loyalty.models import AccountValue
+
+    migration = importlib.import_module("loyalty.migrations.0016_account_value_periods")
+    assert AccountValue.objects.filter(program=program).exists()
+
+    migration.forget_the_ranking(apps, None)
+
+    assert not AccountValue.objects.exists()
+    assert "have not been computed" in segments.values_freshness(program=program)
