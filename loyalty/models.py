@@ -97,12 +97,8 @@ class Program(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-    # Set by PostgreSQL triggers (migration 0018) to a new value from a sequence, in the transaction of any
-    # change to the program's earn rules (their tiers and stores too) or tiers: the key under which a
-    # process keeps the rule set and tier ladder it read (loyalty.selectors). Never lowered by a save.
-    rules_version = models.BigIntegerField(_("version of the rules"), default=0, editable=False)
 
-    history = HistoricalRecords(m2m_fields=[stores], excluded_fields=["rules_version"])
+    history = HistoricalRecords(m2m_fields=[stores])
 
     class Meta:
         verbose_name = _("program")
@@ -119,6 +115,27 @@ class Program(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class RulesVersion(models.Model):
+    """The version of a program's earn rules (their tier and store conditions too) and tiers: the key under
+    which a process keeps the rule set and tier ladder it read (loyalty.selectors). PostgreSQL triggers
+    (migration 0018) write it, in the transaction of any such change, with a new value from a sequence. It
+    has a table of its own so that a rule or tier write locks only this row, not the program's: enrolment
+    (which locks the program) and program saves go on while a campaign writes rules. No row: no rule or tier
+    change since the table exists (version 0)."""
+
+    program = models.OneToOneField(
+        Program, on_delete=models.CASCADE, primary_key=True, related_name="rules_version", verbose_name=_("program")
+    )
+    version = models.BigIntegerField(_("version of the rules"))
+
+    class Meta:
+        verbose_name = _("rules version")
+        verbose_name_plural = _("rules versions")
+
+    def __str__(self) -> str:
+        return f"{self.program_id} v{self.version}"
 
 
 class TermsVersion(models.Model):

@@ -138,9 +138,9 @@ def points_expiring_within(*, account: Account, days: int, as_of: datetime.datet
     )
 
 
-# What each process last read of a program's rules, under the program's rules_version (see Program): the
-# earn paths read the program row (with the account they lock) before the rules, so a version they see
-# was set with the rules they would read or older ones. Never changed after it is stored (threads share it).
+# What each process last read of a program's rules, under the program's RulesVersion: the earn paths read
+# the version (joined to the account they lock) before the rules, so a version they see was set with the
+# rules they would read or older ones. Never changed after it is stored (threads share it).
 _RULE_SETS: dict[tuple[int, str], tuple[int, engine.RuleSet]] = {}
 _TIER_LADDERS: dict[int, tuple[int, tuple[Tier, ...]]] = {}
 
@@ -149,17 +149,25 @@ def _versioned() -> bool:
     return connection.vendor == "postgresql"  # only PostgreSQL keeps the version (triggers of migration 0018)
 
 
+def _rules_version(program: Program) -> int:
+    """The program's rules version as read with it (a query here if it was not); no row is version 0."""
+    kept = getattr(program, "rules_version", None)  # None for a program no rule or tier write touched yet
+    return kept.version if kept is not None else 0
+
+
 def earn_rule_set(*, program: Program, activity_type: str, reuse: bool = False) -> engine.RuleSet:
     """Every earn reads this, so on PostgreSQL it is one query: the rules with their tier and store ids
     aggregated into arrays (not two more queries of prefetched objects); none at all with `reuse` when this
-    process read the rules already under the program's rules_version. Pass `reuse` only with a program
-    row read in this transaction (an earn's, read with the account it locks)."""
+    process read the rules already under the program's rules version. Pass `reuse` only with a program
+    whose version was read in this transaction (an earn's: `select_related("program__rules_version")` on
+    the account it locks)."""
     if reuse and _versioned():
+        version = _rules_version(program)
         kept = _RULE_SETS.get((program.pk, activity_type))
-        if kept is not None and kept[0] == program.rules_version:
+        if kept is not None and kept[0] == version:
             return kept[1]
         rule_set = earn_rule_set(program=program, activity_type=activity_type)
-        _RULE_SETS[program.pk, activity_type] = (program.rules_version, rule_set)
+        _RULE_SETS[program.pk, activity_type] = (version, rule_set)
         return rule_set
     rules = EarnRule.objects.filter(program=program, activity_type=activity_type, is_active=True)
     if connection.vendor == "postgresql":
@@ -183,13 +191,14 @@ def earn_rule_set(*, program: Program, activity_type: str, reuse: bool = False) 
 
 def program_tiers(*, program: Program, reuse: bool = False) -> tuple[Tier, ...]:
     """The program's tier ladder, lowest rank first; with `reuse` (as for earn_rule_set), the one this
-    process read already under the program's rules_version."""
+    process read already under the program's rules version."""
     if reuse and _versioned():
+        version = _rules_version(program)
         kept = _TIER_LADDERS.get(program.pk)
-        if kept is not None and kept[0] == program.rules_version:
+        if kept is not None and kept[0] == version:
             return kept[1]
         tiers = program_tiers(program=program)
-        _TIER_LADDERS[program.pk] = (program.rules_version, tiers)
+        _TIER_LADDERS[program.pk] = (version, tiers)
         return tiers
     return tuple(program.tiers.order_by("rank"))
 

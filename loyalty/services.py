@@ -152,9 +152,12 @@ def _create_keyed(model, **fields):
 
 
 def account_lock(account: Account) -> Account:
-    """The account row, locked for this transaction: every money path takes it first."""
+    """The account row, locked for this transaction: every money path takes it first. Its program comes with
+    the program's rules version (an outer join, not locked), which the earn's rule and tier reads go by."""
     return (
-        Account.objects.select_for_update(of=("self",)).select_related("program", "member", "tier").get(pk=account.pk)
+        Account.objects.select_for_update(of=("self",))
+        .select_related("program__rules_version", "member", "tier")
+        .get(pk=account.pk)
     )
 
 
@@ -504,7 +507,9 @@ def enrol(
     existing = Account.objects.filter(member=member, program=program).first()
     if existing:
         return existing
-    program = Program.objects.select_for_update().get(pk=program.pk)  # serialises the pilot cap check
+    # Serialises the pilot cap check; the rules version (not locked) comes in the same query, before the
+    # earn below reads rules and tiers by it.
+    program = Program.objects.select_for_update(of=("self",)).select_related("rules_version").get(pk=program.pk)
     if program.status not in {Program.Status.LIVE, Program.Status.PILOT}:
         raise ApplicationError(
             _("The program “%(program)s” is not open for enrolment.") % {"program": program}, code="program_not_open"

@@ -366,7 +366,7 @@ def test_a_purchase_costs_a_fixed_number_of_queries_however_many_lines_and_entri
     for all its ledger entries, the qualifying total, the account and the recorded answer, with the
     savepoints of the test's transaction: 16 queries (24 before bench/api.py's first tuning, then 18
     plus one per entry after the first). The rule set and the tier ladder are this process's, read
-    again only when the program's rules_version changes (tests/engine/test_rule_cache.py)."""
+    again only when the program's rules version (RulesVersion) changes (tests/engine/test_rule_cache.py)."""
     for category in ("PAINT", "TOOLS", "GARDEN"):
         EarnRuleFactory(program=shop, name=f"{category} x2", rate=Decimal("2"), product_categories=[category])
     account = customer()
