@@ -13,7 +13,7 @@ exactly their total (check_ledger's invariants).
 """
 
 import datetime
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -21,12 +21,14 @@ from dateutil.relativedelta import relativedelta
 from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
+    BooleanField,
     Case,
     CharField,
     Count,
     DateField,
     DurationField,
     Exists,
+    ExpressionWrapper,
     F,
     Max,
     OuterRef,
@@ -37,7 +39,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast, TruncMonth
+from django.db.models.functions import Cast, Coalesce, TruncMonth
 from django.utils import timezone
 
 from loyalty.models import (
@@ -50,11 +52,11 @@ from loyalty.models import (
     MemberDecile,
     MemberMonth,
     MemberMonthMark,
-    MemberTier,
+    MemberRegion,
     Program,
-    RewardMonth,
     TierChange,
 )
+from loyalty.signals import member_summary_refreshed
 
 Kind = LedgerEntry.Kind
 
@@ -348,13 +350,16 @@ def points_expiring(
 # change all the time, so the pages count them live (one pass over the accounts); enrolments (by
 # month, channel, store and clerk) and tier movements never change once written, so `MemberMonth`
 # keeps them and the pages add the accounts and tier changes with ids the summary does not cover.
-# First redemptions, and redemptions per reward (`RewardMonth`), are summed with the ledger as a mark
-# saw it; the pages redo, live, the accounts with a redemption or a refund since (a cancellation is
-# a refund entry, and changes which redemption was first). The tier mix (`MemberTier`, and per value
-# decile `MemberDecile`) is the tiers as of the mark; the pages add the accounts opened since and move
-# the members with a tier change since. One figure is as of the refresh, and the pages say so: a
-# member's region (a member who moves is counted in the old region until the next refresh, except in
-# the count of members, which is live).
+# First redemptions are summed with the ledger as a mark saw it; the pages redo, live, the accounts
+# with a redemption or a refund since (a cancellation is a refund entry, and changes which redemption
+# was first). Redemptions per reward are the rewards app's (`rewards.analytics`), summed with the same
+# mark in the same transaction (`member_summary_refreshed`). The tier mix is counted live with the
+# members (the same pass); per value decile (`MemberDecile`) it is the tiers as of the mark, and the
+# pages move the members with a tier change since. One figure is as of the refresh, and the pages say
+# so: a member's region (a member who moves is counted in the old region until the next refresh,
+# except in the counts of members and tiers, which are live). The summary writes it once per member
+# (`MemberRegion`), and what changed since for a member it counted (a first redemption cancelled, a
+# tier changed) is taken off the region it counted them in.
 
 
 @dataclass(frozen=True)
@@ -392,9 +397,11 @@ class IdMark:
         return Q(**{f"{field}__gt": self.through}) | self._in_gaps(field)
 
 
-# A gap still empty this long after a refresh saw it is a rolled-back insert, not one still being written;
-# and the transactions writing at one moment are a few hundred at most, so older gaps beyond these are too.
+# A gap still empty this long after a refresh saw it is a rolled-back insert, not one still being written.
 GAPS_KEPT = datetime.timedelta(hours=1)
+# The gaps a mark keeps at most (each is one range in the pages' live reads); with more, the mark ends
+# below the first one it leaves out, so no row is ever in neither the summary nor the live read (the
+# next refresh an hour or more later takes the kept ones as rolled back and moves on past up to as many).
 MAX_GAPS = 1_000
 
 
@@ -423,7 +430,10 @@ def _id_mark(model, *, previous: IdMark, previous_at: datetime.datetime | None, 
             gaps.append((max(low, previous.through + 1), high))
         if recent:  # the part of it that was already a gap then
             gaps += [(max(low, a), min(high, b)) for a, b in previous.gaps if max(low, a) <= min(high, b)]
-    return IdMark(through=through, gaps=tuple(sorted(set(gaps))[-MAX_GAPS:]))
+    gaps = sorted(set(gaps))
+    if len(gaps) > MAX_GAPS:  # the mark stops below the first gap it cannot keep: all above is read live
+        through, gaps = gaps[MAX_GAPS][0] - 1, gaps[:MAX_GAPS]
+    return IdMark(through=through, gaps=tuple(gaps))
 
 
 def member_marks(mark: MemberMonthMark | None) -> tuple[IdMark, IdMark]:
@@ -450,6 +460,11 @@ ENROLMENT_DIMENSIONS = {
     "enrol_channel": F("member__enrolment_channel"),
 }
 MOVES = [TierChange.Reason.UPGRADE, TierChange.Reason.DOWNGRADE]
+MEMBER_REGION = F("account__member__region")
+# A member's region as the summary wrote it (`MemberRegion`): first redemptions and deciles are counted
+# in it, so the pages take what changed since off the same region, wherever the member lives now. Every
+# account the marks cover has one; the live region only keeps a surprise from failing the nightly job.
+SUMMARY_REGION = Coalesce("account__summary_region__region", "account__member__region")
 # Typed NULLs: an INSERT ... SELECT needs them to be of the column's type.
 NO_CLERK = Cast(Value(None), BigIntegerField())
 NONE_WAITED = Cast(Value(None), DurationField())
@@ -468,14 +483,14 @@ def movement_events(changes: QuerySet[TierChange]) -> QuerySet:
     return _account_events(changes.filter(reason__in=MOVES), event=F("reason"), at="changed_at", waited=NONE_WAITED)
 
 
-def _account_events(rows: QuerySet, *, event, at: str, waited) -> QuerySet:
-    """`rows` (linked to an account) counted per event and month of `at`, by the member's region and the
-    account's enrolment store: the shape of `MemberMonth` rows for events that have no clerk or channel."""
+def _account_events(rows: QuerySet, *, event, at: str, waited, region=MEMBER_REGION) -> QuerySet:
+    """`rows` (linked to an account) counted per event and month of `at`, by the member's region (`region`)
+    and the account's enrolment store: the shape of `MemberMonth` rows for events with no clerk or channel."""
     return (
         rows.values(
             event=event,
             event_month=_month(at),
-            member_region=F("account__member__region"),
+            member_region=region,
             enrol_store=F("account__enrolled_at_store"),
             enrol_clerk=NO_CLERK,
             enrol_channel=Value("", output_field=CharField()),
@@ -485,7 +500,7 @@ def _account_events(rows: QuerySet, *, event, at: str, waited) -> QuerySet:
     )
 
 
-def _redeems_kept(redeems: QuerySet[LedgerEntry], entries: IdMark | None) -> QuerySet[LedgerEntry]:
+def redeems_kept(redeems: QuerySet[LedgerEntry], entries: IdMark | None) -> QuerySet[LedgerEntry]:
     """The redeem entries among `redeems` not refunded, with the ledger as the mark `entries` saw it."""
     redeems = redeems.filter(kind=Kind.REDEEM)
     refunds = LedgerEntry.objects.all()
@@ -499,7 +514,7 @@ def first_redemptions(*, program: Program, entries: IdMark | None = None) -> Que
     (with the ledger as the mark `entries` saw it, if given). Read from the ledger (the engine does not
     see the rewards app): every redeem entry is a redemption (rewards.redeem is `spend`'s caller) and
     cancelling one is exactly refunding its entry."""
-    redeems = _redeems_kept(LedgerEntry.objects.filter(program=program), entries)
+    redeems = redeems_kept(LedgerEntry.objects.filter(program=program), entries)
     earlier = redeems.filter(account=OuterRef("account")).filter(
         Q(occurred_at__lt=OuterRef("occurred_at")) | Q(occurred_at=OuterRef("occurred_at"), pk__lt=OuterRef("pk"))
     )
@@ -508,24 +523,28 @@ def first_redemptions(*, program: Program, entries: IdMark | None = None) -> Que
 
 def _first_redeemed_at(entries: IdMark | None) -> Subquery:
     """An account's first redemption (as `first_redemptions` picks it), one index probe per account."""
-    redeems = _redeems_kept(LedgerEntry.objects.filter(account=OuterRef("pk")), entries)
+    redeems = redeems_kept(LedgerEntry.objects.filter(account=OuterRef("pk")), entries)
     return Subquery(redeems.order_by("occurred_at", "pk").values("occurred_at")[:1])
 
 
-def first_redemptions_since(*, accounts: QuerySet[Account], entries: IdMark) -> dict:
-    """What the entries the mark `entries` leaves out changed in first redemptions of `accounts`: members
-    who redeemed for the first time, or whose first redemption was cancelled (another one, or none, is
-    now their first). Only accounts with a redeem or a refund since are looked at, each by its statement
-    index: `{"members": +/-n, "waited": +/- the time from enrolment summed}` (one query)."""
+def first_redemptions_since(*, program: Program, entries: IdMark, scope: Q, counted: Q) -> dict:
+    """What the entries the mark `entries` leaves out changed in first redemptions of the accounts in
+    `scope` (a filter on accounts; `counted`: the same scope as the summary counted them, with the
+    region it wrote for them): members who redeemed for the first time, or whose first redemption was
+    cancelled (another one, or none, is now their first), added in `scope` and taken off in `counted`.
+    Only accounts with a redeem or a refund since are looked at, each by its statement index:
+    `{"members": +/-n, "waited": +/- the time from enrolment summed}` (one query)."""
     touched = LedgerEntry.objects.filter(entries.after(), kind__in=[Kind.REDEEM, Kind.REVERSE]).values("account")
     zero = datetime.timedelta(0)
+    as_now = ExpressionWrapper(scope, output_field=BooleanField())
+    as_then = ExpressionWrapper(counted, output_field=BooleanField())
     return (
-        accounts.filter(pk__in=touched)
-        .annotate(then=_first_redeemed_at(entries), now=_first_redeemed_at(None))
+        Account.objects.filter(scope | counted, program=program, pk__in=touched)
+        .annotate(then=_first_redeemed_at(entries), now=_first_redeemed_at(None), in_now=as_now, in_then=as_then)
         .aggregate(
-            members=Count("now") - Count("then"),
-            waited=Sum(F("now") - F("enrolled_at"), output_field=DurationField(), default=zero)
-            - Sum(F("then") - F("enrolled_at"), output_field=DurationField(), default=zero),
+            members=Count("now", filter=Q(in_now=True)) - Count("then", filter=Q(in_then=True)),
+            waited=Sum(F("now") - F("enrolled_at"), filter=Q(in_now=True), output_field=DurationField(), default=zero)
+            - Sum(F("then") - F("enrolled_at"), filter=Q(in_then=True), output_field=DurationField(), default=zero),
         )
     )
 
@@ -534,7 +553,9 @@ WAITED = Sum(F("occurred_at") - F("account__enrolled_at"), output_field=Duration
 
 
 def first_redemption_events(entries: QuerySet[LedgerEntry]) -> QuerySet:
-    return _account_events(entries, event=Value(MemberMonth.Kind.FIRST_REDEMPTION), at="occurred_at", waited=WAITED)
+    return _account_events(
+        entries, event=Value(MemberMonth.Kind.FIRST_REDEMPTION), at="occurred_at", waited=WAITED, region=SUMMARY_REGION
+    )
 
 
 def tier_at_mark(changes: IdMark, *, account: str = "account") -> Case:
@@ -554,39 +575,22 @@ def first_redemption_totals(
     *,
     program: Program,
     mark: MemberMonthMark | None,
-    accounts: QuerySet[Account],
+    scope: Q,
+    counted: Q,
     summarised: tuple[int, datetime.timedelta],
     entries: Q,
 ) -> tuple[int, datetime.timedelta | None]:
-    """Members with a first redemption among `accounts` and the time they waited from enrolment, summed:
-    the member summary's (`summarised`: its first redemptions among them, read with its other rows),
-    corrected by the redemptions and refunds its ledger mark leaves out (one query); with no summary,
-    summed live from the whole ledger (`entries` filters it to the same accounts; one query, slow on a
-    large program)."""
+    """Members with a first redemption among the accounts in `scope` and the time they waited from
+    enrolment, summed: the member summary's (`summarised`: its first redemptions among them, read with
+    its other rows), corrected by the redemptions and refunds its ledger mark leaves out, in `scope` now
+    and in `counted` as the summary counted them (one query; see `first_redemptions_since`); with no
+    summary, summed live from the whole ledger (`entries` filters it to the same accounts; one query,
+    slow on a large program)."""
     if mark is None:
         totals = first_redemptions(program=program).filter(entries).aggregate(n=Count("pk"), waited=WAITED)
         return totals["n"], totals["waited"]
-    since = first_redemptions_since(accounts=accounts, entries=ledger_mark(mark))
+    since = first_redemptions_since(program=program, entries=ledger_mark(mark), scope=scope, counted=counted)
     return summarised[0] + since["members"], summarised[1] + since["waited"]
-
-
-def tier_counts(*, mark: MemberMonthMark, accounts: QuerySet[Account], summary: Q) -> Counter:
-    """Members per tier (its id; None: no tier) among `accounts`: the member summary's (its `MemberTier`
-    rows matching `summary`), plus the accounts opened since its mark at their tier now, and the members
-    whose tier changed since moved from the tier it counted them in to their tier now (one query)."""
-    since_accounts, since_changes = member_marks(mark)
-    changed = TierChange.objects.filter(since_changes.after(), account__program=mark.program_id).values("account")
-    moved = since_accounts.covered(accounts.filter(pk__in=changed))
-    parts = [
-        MemberTier.objects.filter(summary).values_list("tier").annotate(n=Sum("members")),
-        accounts.filter(since_accounts.after()).values_list("tier").annotate(n=Count("pk")),
-        moved.values(then=tier_at_mark(since_changes, account="pk")).annotate(n=-Count("pk")).values_list("then", "n"),
-        moved.values_list("tier").annotate(n=Count("pk")),
-    ]
-    counts: Counter = Counter()
-    for tier, n in parts[0].order_by().union(*(part.order_by() for part in parts[1:]), all=True):
-        counts[tier] += int(n)
-    return counts
 
 
 def decile_tier_moves(*, program: Program, mark: MemberMonthMark, values: Q) -> list[tuple[int, int | None, int]]:
@@ -618,7 +622,7 @@ def _decile_rows(program: Program, changes: IdMark) -> QuerySet:
         .values(
             "decile",
             member_tier=tier_at_mark(changes),
-            member_region=F("account__member__region"),
+            member_region=SUMMARY_REGION,
             enrol_store=F("account__enrolled_at_store"),
         )
         .annotate(members=Count("pk"), spend=Sum("spend_12m"), ranked_at=Max("computed_at"))
@@ -645,50 +649,17 @@ _DECILE_COLUMNS = {
     "spend": "spend",
     "computed_at": "ranked_at",
 }
-_TIER_COLUMNS = {"tier_id": "member_tier", "region": "member_region", "store_id": "enrol_store", "members": "members"}
-_REWARD_COLUMNS = {
-    "month": "event_month",
-    "reward_id": "redeemed_reward",
-    "region": "member_region",
-    "store_id": "enrol_store",
-    "redemptions": "redemptions",
-    "points": "points",
-}
 
 
-def _tier_rows(program: Program, accounts: IdMark, changes: IdMark) -> QuerySet:
-    """The accounts `accounts` covers per tier as `changes` saw it, region and enrolment store."""
-    return (
-        accounts.covered(Account.objects.filter(program=program))
-        .values(
-            member_tier=tier_at_mark(changes, account="pk"),
-            member_region=F("member__region"),
-            enrol_store=F("enrolled_at_store"),
-        )
-        .annotate(members=Count("pk"))
-        .order_by()
-    )
+_REGION_COLUMNS = {"account_id": "member_account", "region": "member_region"}
 
 
-def _reward_rows(program: Program, entries: IdMark) -> QuerySet:
-    """Redemptions per month, reward, region and store whose redeem entry the mark `entries` covers, not
-    refunded by an entry it covers (cancelling a redemption is refunding its entry). A redemption is a
-    rewards row, a higher layer: it is reached from its entry by the name rewards gives the link."""
-    return (
-        _redeems_kept(LedgerEntry.objects.filter(program=program), entries)
-        .filter(redemption__isnull=False)
-        .values(
-            event_month=_month("redemption__created_at"),
-            redeemed_reward=F("redemption__reward"),
-            member_region=F("account__member__region"),
-            enrol_store=F("account__enrolled_at_store"),
-        )
-        .annotate(redemptions=Count("pk"), points=Sum("redemption__points"))
-        .order_by()
-    )
+def _member_region_rows(program: Program) -> QuerySet:
+    """Each account of the program and the region its member lives in."""
+    return Account.objects.filter(program=program).values(member_account=F("pk"), member_region=F("member__region"))
 
 
-def _insert(model, columns: dict[str, str], *, program: Program, rows: QuerySet) -> int:
+def summary_insert(model, columns: dict[str, str], *, program: Program, rows: QuerySet) -> int:
     """INSERT ... SELECT: the database groups and writes the rows; none travels through Python."""
     quote = connection.ops.quote_name
     sql, params = rows.query.sql_with_params()
@@ -702,11 +673,13 @@ def _insert(model, columns: dict[str, str], *, program: Program, rows: QuerySet)
 
 
 def member_months_refresh(*, program: Program, now: datetime.datetime | None = None) -> int:
-    """Rebuild the program's member summary (`MemberMonth`, `MemberDecile`, `MemberTier`, `RewardMonth`)
-    set-based, in one transaction, and its mark; returns the rows written. First redemptions and
+    """Rebuild the program's member summary (`MemberMonth`, `MemberDecile`, and `MemberRegion`, not
+    counted in the rows written it returns) set-based, in one transaction, and its mark. First
     redemptions are counted with the ledger as a mark saw it (kept as `through_entry` and
-    `entry_gaps`), so the pages can add exactly what the entries it leaves out changed. Takes no lock
-    on accounts, tier changes or the ledger: the marks' gaps keep the sums exact."""
+    `entry_gaps`), so the pages can add exactly what the entries it leaves out changed; the apps above
+    summarise the same ledger mark in the same transaction (`member_summary_refreshed`: rewards'
+    redemptions per reward). Takes no lock on accounts, tier
+    changes or the ledger: the marks' gaps keep the sums exact."""
     now = now or timezone.now()
     previous = MemberMonthMark.objects.filter(program=program).first()
     previous_at = previous.refreshed_at if previous else None
@@ -715,17 +688,20 @@ def member_months_refresh(*, program: Program, now: datetime.datetime | None = N
     changes = _id_mark(TierChange, previous=previous_changes, previous_at=previous_at, now=now)
     entries = _id_mark(LedgerEntry, previous=ledger_mark(previous), previous_at=previous_at, now=now)
     with transaction.atomic():
-        for model in (MemberMonth, MemberDecile, MemberTier, RewardMonth):
+        for model in (MemberMonth, MemberDecile, MemberRegion):
             model.objects.filter(program=program).delete()
+        # First: every account, tier change and entry the marks cover committed before they were taken,
+        # so its member is here, and the rows below and rewards' read the one region written for them.
+        summary_insert(MemberRegion, _REGION_COLUMNS, program=program, rows=_member_region_rows(program))
         events = [
             enrolment_events(accounts.covered(Account.objects.filter(program=program))),
             movement_events(changes.covered(TierChange.objects.filter(account__program=program))),
             first_redemption_events(first_redemptions(program=program, entries=entries)),
         ]
-        written = sum(_insert(MemberMonth, _EVENT_COLUMNS, program=program, rows=rows) for rows in events)
-        written += _insert(MemberDecile, _DECILE_COLUMNS, program=program, rows=_decile_rows(program, changes))
-        written += _insert(MemberTier, _TIER_COLUMNS, program=program, rows=_tier_rows(program, accounts, changes))
-        written += _insert(RewardMonth, _REWARD_COLUMNS, program=program, rows=_reward_rows(program, entries))
+        written = sum(summary_insert(MemberMonth, _EVENT_COLUMNS, program=program, rows=rows) for rows in events)
+        written += summary_insert(MemberDecile, _DECILE_COLUMNS, program=program, rows=_decile_rows(program, changes))
+        for _receiver, rows in member_summary_refreshed.send(sender=MemberMonthMark, program=program, entries=entries):
+            written += rows
         MemberMonthMark.objects.update_or_create(
             program=program,
             defaults={

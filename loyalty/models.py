@@ -985,56 +985,30 @@ class MemberDecile(models.Model):
         return f"decile {self.decile}: {self.members}"
 
 
-class MemberTier(models.Model):
-    """Members per program and tier as of the member summary's marks, by the member's region (as of the
-    refresh) and the store of the enrolment: the overview's tier mix for a region or a store without
-    joining a million accounts to their members. The pages add the accounts opened since and move the
-    members whose tier changed since, as the value pyramid does."""
+class MemberRegion(models.Model):
+    """The region each member lived in at the member summary's refresh: the summary counts their first
+    redemption, value decile (and rewards' `RewardMonth` their redemptions) in it, and the pages take
+    what changed since (a cancellation, a tier change) off that same region, wherever they live now."""
 
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, primary_key=True, related_name="summary_region")
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
-    tier = models.ForeignKey(Tier, on_delete=models.CASCADE, null=True, related_name="+", db_index=False)
     region = models.CharField(_("region"), max_length=80, blank=True)
-    store = models.ForeignKey(Store, on_delete=models.SET_NULL, null=True, related_name="+", db_index=False)
-    members = models.BigIntegerField(_("members"))
 
     class Meta:
-        verbose_name = _("members per tier")
-        verbose_name_plural = _("members per tier")
-        indexes = [models.Index(fields=["program"], name="membertier_program_idx")]
+        verbose_name = _("member's region at the summary")
+        verbose_name_plural = _("members' regions at the summary")
+        indexes = [models.Index(fields=["program"], name="memberregion_program_idx")]
 
     def __str__(self) -> str:
-        return f"tier {self.tier_id}: {self.members}"
-
-
-class RewardMonth(models.Model):
-    """Redemptions not cancelled per program, month (of the redemption), reward, member's region (as of
-    the refresh) and store of the enrolment, with the ledger up to the member summary's entry mark: the
-    overview's top rewards for a region without joining every redemption to its member. The pages add
-    the redemptions and the cancellations (refund entries) posted since."""
-
-    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
-    month = models.DateField(_("month"))
-    # The catalogue is a higher layer (rewards), so it is named by string, as DESIGN.md allows.
-    reward = models.ForeignKey("rewards.Reward", on_delete=models.CASCADE, related_name="+", db_index=False)
-    region = models.CharField(_("region"), max_length=80, blank=True)
-    store = models.ForeignKey(Store, on_delete=models.SET_NULL, null=True, related_name="+", db_index=False)
-    redemptions = models.BigIntegerField(_("redemptions"))
-    points = models.BigIntegerField(_("points"))
-
-    class Meta:
-        verbose_name = _("redemptions per month")
-        verbose_name_plural = _("redemptions per month")
-        indexes = [models.Index(fields=["program", "month"], name="rewardmonth_program_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.month:%Y-%m} reward {self.reward_id}: {self.redemptions}"
+        return f"{self.account_id}: {self.region}"
 
 
 class MemberMonthMark(models.Model):
     """How far `MemberMonth` reaches for a program: the accounts and tier changes with an id up to
     `through_*`, except the `*_gaps` ([low, high] id ranges that held no committed row when it was
     taken), which the pages read live with the ids above; the ledger entries up to `through_entry` except
-    the `entry_gaps` (first redemptions, `RewardMonth`); and the ranking `MemberDecile` was summed from."""
+    the `entry_gaps` (first redemptions, and rewards' `RewardMonth`); and the ranking `MemberDecile` was
+    summed from."""
 
     program = models.OneToOneField(Program, on_delete=models.CASCADE, primary_key=True, related_name="+")
     through_account = models.BigIntegerField(default=0)

@@ -3,10 +3,11 @@ pyramid and enrolment cohorts, each page with its CSV.
 
 Member figures (enrolments, activity, tiers, redemptions, deciles, cohorts) are grouped by the
 database over accounts, filtered by region (the member's) and store (where the account was opened).
-The overview and the value pyramid read the daily member summary (`MemberMonth`, `MemberDecile`,
-`MemberTier`, `RewardMonth`, see `loyalty.analytics`) plus what was recorded since, and count live
-what changes all the time (members, activity). Ledger figures come from `loyalty.analytics` and are program-wide: points are owed
-by the program, whatever store a member joined at. Every read here is a fixed number of queries.
+The overview and the value pyramid read the daily member summary (`MemberMonth`, `MemberDecile`, see
+`loyalty.analytics`; `RewardMonth`, see `rewards.analytics`) plus what was recorded since, and count
+live what changes all the time (members, activity, tiers). Ledger figures come from `loyalty.analytics`
+and are program-wide: points are owed by the program, whatever store a member joined at. Every read
+here is a fixed number of queries.
 """
 
 import csv
@@ -38,12 +39,11 @@ from loyalty.models import (
     MemberMonth,
     MemberMonthMark,
     Program,
-    RewardMonth,
     Tier,
     TierChange,
 )
 from members.models import Member, Store
-from rewards.models import Redemption
+from rewards.models import Redemption, RewardMonth
 
 ACTIVE_DAYS = 90
 RETENTION_DAYS = ((1, 30), (3, 91), (6, 182), (12, 365))  # months after enrolment, as days
@@ -124,12 +124,15 @@ class Scope:
             q &= Q(store=self.store)
         return q
 
-    def account_filter(self, prefix: str, *, program_field: str | None = None) -> Q:
+    def account_filter(self, prefix: str, *, program_field: str | None = None, counted: bool = False) -> Q:
         """The scope as a filter on a model linked to accounts by `prefix`; `program_field` names the
-        model's own program column, which spares joining a million accounts when no region or store is set."""
+        model's own program column, which spares joining a million accounts when no region or store is set.
+        `counted`: the member's region as the member summary counted them (`MemberRegion`), for taking
+        off or moving what it counted, not their region now."""
         q = Q(**{program_field or f"{prefix}program": self.program})
         if self.region:
-            q &= Q(**{f"{prefix}member__region": self.region})
+            region = "summary_region__region" if counted else "member__region"
+            q &= Q(**{f"{prefix}{region}": self.region})
         if self.store:
             q &= Q(**{f"{prefix}enrolled_at_store": self.store})
         return q
@@ -201,29 +204,25 @@ class Overview:
 
 
 def overview(scope: Scope, ledger: ledger_analytics.Ledger) -> Overview:
-    """Members and activity counted live (they change all the time); enrolments, tier movements, first
-    redemptions, the tier mix and the top rewards from the member summary, plus what was recorded since."""
+    """Members, activity and the tier mix counted live, in one pass (they change all the time, and a
+    member who moves region counts in the new one at once); enrolments, tier movements, first
+    redemptions and the top rewards from the member summary, plus what was recorded since."""
     accounts = scope.accounts()
     month_start = _aware(ledger_analytics.month_start(scope.now))
     ladder = list(Tier.objects.filter(program=scope.program).order_by("rank").values_list("pk", "name", "colour"))
     mark = MemberMonthMark.objects.filter(program=scope.program).first()
-    live = {
-        "members": Count("pk"),
-        "this_month": Count("pk", filter=Q(enrolled_at__gte=month_start)),
-        "active": Count("pk", filter=Q(last_activity_at__gte=scope.now - datetime.timedelta(days=ACTIVE_DAYS))),
-    }
-    if mark is None:  # the tiers counted in the same pass
-        live |= {f"tier_{pk}": Count("pk", filter=Q(tier_id=pk)) for pk in [None, *(pk for pk, _n, _c in ladder)]}
-    counts = accounts.aggregate(**live)
-    if mark is None:
-        by_tier = {pk: counts[f"tier_{pk}"] for pk in [None, *(pk for pk, _n, _c in ladder)]}
-    else:
-        by_tier = ledger_analytics.tier_counts(mark=mark, accounts=accounts, summary=scope.summary_filter())
-    tiers = [(name, colour, by_tier.get(pk, 0)) for pk, name, colour in ladder]
-    if by_tier.get(None):
-        tiers.append((None, None, by_tier[None]))
+    tier_pks = [None, *(pk for pk, _n, _c in ladder)]
+    counts = accounts.aggregate(
+        members=Count("pk"),
+        this_month=Count("pk", filter=Q(enrolled_at__gte=month_start)),
+        active=Count("pk", filter=Q(last_activity_at__gte=scope.now - datetime.timedelta(days=ACTIVE_DAYS))),
+        **{f"tier_{pk}": Count("pk", filter=Q(tier_id=pk)) for pk in tier_pks},
+    )
+    tiers = [(name, colour, counts[f"tier_{pk}"]) for pk, name, colour in ladder]
+    if counts["tier_None"]:
+        tiers.append((None, None, counts["tier_None"]))
     enrolled, moves, first_redeemed = _enrolments_and_moves(scope, accounts, mark)
-    days, first_redeemers = _days_to_first_redemption(scope, accounts, mark, first_redeemed)
+    days, first_redeemers = _days_to_first_redemption(scope, mark, first_redeemed)
     return Overview(
         members=counts["members"],
         enrolled_this_month=counts["this_month"],
@@ -249,7 +248,13 @@ def _top_rewards(scope: Scope, mark: MemberMonthMark | None) -> list[tuple[str, 
     """The rewards redeemed most in the period, without the cancelled redemptions: the member summary's
     (`RewardMonth`), plus the redemptions whose entry its ledger mark leaves out, less those it counted
     that were cancelled since (their refund entry is one it leaves out); one query. Without a
-    summary, every redemption of the period read live (one query, slow for a region on a large program)."""
+    summary, every redemption of the period read live (one query, slow for a region on a large program).
+
+    By region, the summary counts a redemption in the region its member lived in at the refresh
+    (loyalty's `MemberRegion`), and a cancellation since is taken off that same region; the redemptions
+    since count in the member's region now, as read live. So the figures are the live ones except for a
+    member who moved since the refresh: the redemptions the summary counted stay in the old region until
+    the next refresh. A reward is never shown below zero (it cannot go there; the clamp is a safeguard)."""
     redemptions = Redemption.objects.filter(
         scope.account_filter("account__", program_field="program"),
         created_at__gte=scope.since,
@@ -267,11 +272,15 @@ def _top_rewards(scope: Scope, mark: MemberMonthMark | None) -> list[tuple[str, 
     entries = ledger_analytics.ledger_mark(mark)
     refunded = LedgerEntry.objects.filter(entries.after(), kind=LedgerEntry.Kind.REVERSE).values("reverses")
     since = redemptions.filter(entries.after("entry")).exclude(status=Redemption.Status.CANCELLED)
+    # Taken off where the summary counted it: the region its member lived in at the refresh.
+    counted = Redemption.objects.filter(
+        scope.account_filter("account__", program_field="program", counted=True),
+        created_at__gte=scope.since,
+        created_at__lt=scope.until,
+    ).exclude(entries.after("entry"))
     # Cancelling refunds the entry and marks the redemption in one transaction; asking both keeps a refund
     # made some other way (the redemption still stands, as the live read counts it) out of it.
-    cancelled = redemptions.filter(entry__in=refunded, status=Redemption.Status.CANCELLED).exclude(
-        entries.after("entry")
-    )
+    cancelled = counted.filter(entry__in=refunded, status=Redemption.Status.CANCELLED)
     parts = [
         RewardMonth.objects.filter(scope.summary_filter(), month__range=(scope.start, scope.end))
         .values_list("reward", "reward__name")
@@ -285,7 +294,8 @@ def _top_rewards(scope: Scope, mark: MemberMonthMark | None) -> list[tuple[str, 
         total[0] += int(n)
         total[1] += int(points)
     ranked = sorted(
-        ((name, n, p, pk) for (pk, name), (n, p) in totals.items() if n), key=lambda r: (-r[1], -r[2], r[0], r[3])
+        ((name, n, max(p, 0), pk) for (pk, name), (n, p) in totals.items() if n > 0),
+        key=lambda r: (-r[1], -r[2], r[0], r[3]),
     )
     return [(name, n, p) for name, n, p, _pk in ranked[:TOP]]
 
@@ -377,13 +387,14 @@ def _enrolments_and_moves(
 
 
 def _days_to_first_redemption(
-    scope: Scope, accounts, mark: MemberMonthMark | None, summarised: tuple[int, datetime.timedelta]
+    scope: Scope, mark: MemberMonthMark | None, summarised: tuple[int, datetime.timedelta]
 ) -> tuple[Decimal | None, int]:
     """Average days from enrolment to a member's first redemption, over members who redeemed."""
     n, waited = ledger_analytics.first_redemption_totals(
         program=scope.program,
         mark=mark,
-        accounts=accounts,
+        scope=scope.account_filter(""),
+        counted=scope.account_filter("", counted=True),
         summarised=summarised,
         entries=scope.account_filter("account__", program_field="program"),
     )
@@ -454,7 +465,7 @@ def pyramid(scope: Scope) -> Pyramid:
         rows += [
             (decile, *ladder.get(tier, (None, None, None)), n, Decimal("0"), None)
             for decile, tier, n in ledger_analytics.decile_tier_moves(
-                program=scope.program, mark=mark, values=scope.account_filter("account__")
+                program=scope.program, mark=mark, values=scope.account_filter("account__", counted=True)
             )
         ]
         summarised_at = mark.refreshed_at

@@ -243,3 +243,27 @@ class Voucher(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class RewardMonth(models.Model):
+    """Redemptions not cancelled per program, month (of the redemption), reward, member's region (as of
+    the refresh: loyalty's `MemberRegion`) and store of the enrolment, with the ledger up to the member
+    summary's entry mark (`rewards.analytics`, in the member summary's transaction): the overview's top
+    rewards for a region without joining every redemption to its member. The pages add the redemptions
+    and the cancellations (refund entries) posted since."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
+    month = models.DateField(_("month"))
+    reward = models.ForeignKey(Reward, on_delete=models.CASCADE, related_name="+", db_index=False)
+    region = models.CharField(_("region"), max_length=80, blank=True)
+    store = models.ForeignKey(Store, on_delete=models.SET_NULL, null=True, related_name="+", db_index=False)
+    redemptions = models.BigIntegerField(_("redemptions"))
+    points = models.BigIntegerField(_("points"))
+
+    class Meta:
+        verbose_name = _("redemptions per month")
+        verbose_name_plural = _("redemptions per month")
+        indexes = [models.Index(fields=["program", "month"], name="rewardmonth_program_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} reward {self.reward_id}: {self.redemptions}"

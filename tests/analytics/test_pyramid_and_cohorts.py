@@ -111,3 +111,25 @@ def test_cohorts_follow_the_store_filter(program, enrol, store):
 
     assert [(c.members, c.retention[0]) for c in rows] == [(1, (1, 1, Decimal("1")))]
     assert Member.objects.count() == 2
+
+
+def test_a_member_who_moves_and_changes_tier_since_the_summary_changes_tier_in_the_region_counted(
+    program, twenty_spenders, buy
+):
+    """The pyramid by region reads the member summary, which counts a member in the region of its refresh:
+    a member who moves since and changes tier is moved to the new tier there, not taken off the new region."""
+    services.account_values_refresh(program=program)
+    analytics.ledger_analytics.summaries_refresh(program=program)
+    before = {region: analytics.pyramid(_scope(program, region=region)) for region in ("Flanders", "Wallonia")}
+    mover = twenty_spenders[0]  # EUR 100, Bronze, in Flanders; decile 10
+    Member.objects.filter(pk=mover.member_id).update(region="Wallonia")
+    buy(mover, "1000.00")  # Silver now
+
+    flanders = analytics.pyramid(_scope(program, region="Flanders"))
+    wallonia = analytics.pyramid(_scope(program, region="Wallonia"))
+
+    assert flanders.summarised_at is not None
+    assert flanders.deciles[-1].tiers == [("Bronze", 0), ("Silver", 1)]  # Flanders has no Gold
+    assert before["Flanders"].deciles[-1].tiers == [("Bronze", 1), ("Silver", 0)]
+    assert wallonia.deciles == before["Wallonia"].deciles  # until the next refresh
+    assert all(n >= 0 for p in (flanders, wallonia) for d in p.deciles for _name, n in d.tiers)

@@ -4,6 +4,7 @@ still open; and an entry whose transaction commits after the summary's mark was 
 it (ids come from a sequence before commit), is read live in the mark's gap and counted once, then
 taken in by the next refresh."""
 
+import datetime
 import threading
 import time
 
@@ -15,6 +16,7 @@ from django.utils import timezone
 from loyalty import analytics as ledger_analytics
 from loyalty.models import Account, LedgerEntry, LedgerMonthMark, MemberMonth, MemberMonthMark
 from portal import analytics
+from rewards import analytics as reward_analytics
 from rewards import services as reward_services
 from tests.factories import RewardFactory
 
@@ -62,14 +64,14 @@ def test_an_earn_goes_through_in_the_middle_of_the_nightly_summary(program, enro
     ann, bob = enrol(program), enrol(program)
     buy(ann, "100.00")
     halfway, earned = threading.Event(), threading.Event()
-    reward_rows = ledger_analytics._reward_rows
+    reward_rows = reward_analytics.reward_rows
 
     def reward_rows_after_the_earn(*args, **kwargs):  # the marks are taken, half the summary written
         halfway.set()
         assert earned.wait(timeout=30)
         return reward_rows(*args, **kwargs)
 
-    monkeypatch.setattr(ledger_analytics, "_reward_rows", reward_rows_after_the_earn)
+    monkeypatch.setattr(reward_analytics, "reward_rows", reward_rows_after_the_earn)
 
     def nightly_job():
         with transaction.atomic():  # as the job runner runs it
@@ -153,4 +155,48 @@ def test_entries_committed_below_the_mark_after_the_refresh_are_counted_once(pro
     assert ledger.tail_entries == 0 and ledger.total == _owed(program)
     gaps = LedgerMonthMark.objects.get(program=program).entry_gaps
     assert not any(low <= pk <= high for low, high in gaps for pk in slow_ids)
+    assert _overview(program) == _overview_live(program)
+
+
+def _ledger_ids(sql: str, *params) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql.replace("SEQ", "pg_get_serial_sequence('loyalty_ledgerentry', 'id')"), params)
+
+
+def _skip_ids(n: int) -> tuple[int, int]:
+    """Take n ledger ids no entry gets (inserts that rolled back, or not committed yet): a gap."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT MIN(id), MAX(id) FROM (SELECT nextval(pg_get_serial_sequence('loyalty_ledgerentry', 'id')) AS id"
+            " FROM generate_series(1, %s)) ids",
+            [n],
+        )
+        return cursor.fetchone()
+
+
+def test_a_mark_with_more_gaps_than_it_keeps_ends_below_the_first_it_leaves_out(program, enrol, buy, monkeypatch):
+    ann = enrol(program, region="Flanders")
+    buy(ann, "100.00")
+    ledger_analytics.summaries_refresh(program=program)  # the ids below this mark are settled
+    monkeypatch.setattr(ledger_analytics, "MAX_GAPS", 2)
+    gaps = []
+    for _ in range(4):
+        gaps.append(_skip_ids(20))
+        buy(ann, "10.00")
+
+    # Two hours on, so the gaps of the first mark count as rolled back: the four new ones are all it sees.
+    ledger_analytics.summaries_refresh(program=program, now=timezone.now() + datetime.timedelta(hours=2))
+
+    for mark in (LedgerMonthMark.objects.get(program=program), MemberMonthMark.objects.get(program=program)):
+        assert [tuple(gap) for gap in mark.entry_gaps] == gaps[:2]
+        assert mark.through_entry == gaps[2][0] - 1
+    # Entries whose ids were taken before the mark commit now, in the first gap (kept) and the third
+    # (left out, so above the mark): both are read live, none is lost.
+    for low, _high in (gaps[0], gaps[2]):
+        _ledger_ids("SELECT setval(SEQ, %s)", low - 1)
+        buy(ann, "5.00")
+    _ledger_ids("SELECT setval(SEQ, (SELECT MAX(id) FROM loyalty_ledgerentry))")
+    ledger = ledger_analytics.ledger_read(program=program)
+    assert ledger.tail_entries == LedgerEntry.objects.filter(pk__gte=gaps[2][0]).count() + 1
+    assert ledger_analytics.roll_forward(ledger)[-1].closing == ledger.total == _owed(program)
     assert _overview(program) == _overview_live(program)
