@@ -29,6 +29,7 @@ from django.utils.translation import ngettext
 from campaigns.models import Segment
 from loyalty.core.exceptions import ApplicationError
 from loyalty.models import Account, AccountValue, Program, Tier
+from loyalty.selectors import ranking_made_at
 from members.models import Member, MemberType, Store
 
 
@@ -109,12 +110,6 @@ def decile_accounts(*, program: Program, best: int, worst: int, as_of: datetime.
     return AccountValue.objects.filter(program=program, decile__gte=best, decile__lte=worst).values("account_id")
 
 
-def values_as_of(*, program: Program) -> datetime.datetime | None:
-    """When the nightly ranking last computed the program's spend, points and deciles (None: never).
-    A refresh stamps every row it writes and deletes the rest, so any row tells; the decile index finds one."""
-    return AccountValue.objects.filter(program=program).order_by("decile").values_list("computed_at", flat=True).first()
-
-
 def reads_the_ranking(segment: Segment) -> bool:
     """Whether the segment has criteria the nightly ranking computes (spend, points, value deciles)."""
     for source in ("spend", "points"):
@@ -126,7 +121,7 @@ def reads_the_ranking(segment: Segment) -> bool:
 
 def values_freshness(*, program: Program) -> str:
     """How fresh the spend, points and decile criteria are, in words for the segment editor."""
-    as_of = values_as_of(program=program)
+    as_of = ranking_made_at(program=program)
     if as_of is None:
         return _(
             "Spend, points and value deciles are computed every night; they have not been computed for this "
@@ -144,7 +139,7 @@ def segment_accounts(
     (segment=None: all of them). One SQL query; wrap it (INSERT … SELECT, COUNT) rather than iterate.
 
     `as_of` moves the activity windows; spend, points and value deciles are read as the last nightly
-    refresh (`loyalty.services.account_values_refresh`) computed them (`values_as_of`)."""
+    refresh (`loyalty.services.account_values_refresh`) computed them (`ranking_made_at`)."""
     accounts = _program_accounts(program)
     if segment is None:
         return accounts

@@ -25,6 +25,7 @@ from campaigns.models import Campaign, CampaignMember, Message
 from loyalty import engine
 from loyalty.core.exceptions import ApplicationError
 from loyalty.models import Account, ActivityType, EarnBudget, EarnRule, EarnRuleAudience, Program, Purchase
+from loyalty.selectors import ranking_made_at
 from members.models import Member
 from rewards.models import Voucher
 from rewards.services import voucher_issue
@@ -154,7 +155,7 @@ RANKING_FRESH = datetime.timedelta(days=2)
 
 
 def _ranking_check(campaign: Campaign) -> Check:
-    ranked_at = segments.values_as_of(program=campaign.program)
+    ranked_at = ranking_made_at(program=campaign.program)
     if ranked_at is None:
         return Check(
             _("Ranking"),

@@ -14,6 +14,7 @@ from loyalty import engine
 from loyalty.models import (
     EVIDENCE_ACTIVITY_TYPES,
     Account,
+    AccountValue,
     Activity,
     EarnRule,
     LedgerEntry,
@@ -529,3 +530,10 @@ def keyed_occurrence(*, program: Program, idempotency_key: str) -> datetime.date
         if found:
             return found[0]
     return None
+
+
+def ranking_made_at(*, program: Program) -> datetime.datetime | None:
+    """When the nightly ranking (`services.account_values_refresh`) last ranked the program's members and
+    summed their spend and points (None: never). A refresh stamps every row it writes and deletes the
+    rest, so any row tells; the decile index finds one."""
+    return AccountValue.objects.filter(program=program).order_by("decile").values_list("computed_at", flat=True).first()

@@ -42,6 +42,7 @@ from loyalty.models import (
     Tier,
     TierChange,
 )
+from loyalty.selectors import ranking_made_at
 from members.models import Member, Store
 from rewards.models import Redemption, RewardMonth
 
@@ -445,8 +446,7 @@ def pyramid(scope: Scope) -> Pyramid:
     summary when it was summed from the current ranking, with the members whose tier changed since
     moved to their tier now; else from the ranking joined to the accounts (slow on a large program)."""
     mark = MemberMonthMark.objects.filter(program=scope.program).first()
-    ranking = AccountValue.objects.filter(program=scope.program).order_by().values_list("computed_at", flat=True)
-    ranked_at = next(iter(ranking[:1]), None)  # one ranking's rows share its time
+    ranked_at = ranking_made_at(program=scope.program)
     if mark is not None and mark.ranked_at == ranked_at:
         ladder = {
             pk: (rank, name, colour)

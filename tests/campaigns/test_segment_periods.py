@@ -12,6 +12,7 @@ from django.utils import timezone
 from campaigns import segments
 from loyalty import services as engine_services
 from loyalty.models import Account
+from loyalty.selectors import ranking_made_at
 
 DAY = datetime.timedelta(days=1)
 SECOND = datetime.timedelta(seconds=1)
@@ -224,12 +225,12 @@ def test_the_periods_offered_are_those_the_ranking_sums():
 def test_the_editor_says_how_fresh_the_sums_are(program, enrol):
     enrol(program, first_name="solo")
     assert "have not been computed" in segments.values_freshness(program=program)
-    assert segments.values_as_of(program=program) is None
+    assert ranking_made_at(program=program) is None
 
     moment = timezone.now().replace(microsecond=0)
     engine_services.account_values_refresh(program=program, as_of=moment)
 
-    assert segments.values_as_of(program=program) == moment
+    assert ranking_made_at(program=program) == moment
     assert "as computed on" in segments.values_freshness(program=program)
 
 
