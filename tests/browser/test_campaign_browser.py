@@ -57,6 +57,8 @@ def test_staff_build_a_segment_launch_a_bonus_campaign_and_a_member_earns_it(
     page.wait_for_url("**/campaigns/*/")
     campaign = Campaign.objects.get(name="Double week")
     assert "6 members" in page.locator(".checklist").inner_text()
+    assert "as ranked on" in page.locator(".checklist").inner_text()  # the segment counts spend
+    screenshot("campaign-checklist")
 
     # Its message, previewed for one member before launch.
     page.click("text=Write a message")
