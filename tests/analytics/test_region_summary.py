@@ -4,44 +4,21 @@ fresh and after members join, redeem, have a redemption cancelled (a refund entr
 region; and a filtered overview costs the same few queries whatever happened since the summary."""
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from loyalty import analytics as ledger_analytics
 from loyalty import services
 from loyalty.models import MemberMonth, MemberMonthMark
 from members.models import Member
-from portal import analytics
 from rewards import services as reward_services
 from rewards.models import Redemption, RewardMonth
 from tests.analytics.conftest import months_ago
+from tests.analytics.test_member_summary import NOW, _overview, _overview_live
 from tests.factories import MemberFactory, RewardFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
-
-NOW = timezone.now()
-
-
-def _scope(program, **kwargs):
-    end = ledger_analytics.month_start(NOW)
-    return analytics.Scope(program=program, now=NOW, **{"start": end.replace(year=end.year - 1), "end": end, **kwargs})
-
-
-def _overview(program, **scope) -> dict:
-    figures = dict(analytics.overview(_scope(program, **scope), ledger_analytics.ledger_read(program=program)).__dict__)
-    figures.pop("summarised_at")
-    return figures
-
-
-def _overview_live(program, **scope) -> dict:
-    with transaction.atomic():
-        MemberMonthMark.objects.filter(program=program).delete()
-        MemberMonth.objects.filter(program=program).delete()
-        figures = _overview(program, **scope)
-        transaction.set_rollback(True)
-    return figures
 
 
 def _tiers(figures) -> list[tuple[str, int]]:
