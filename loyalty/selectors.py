@@ -156,6 +156,18 @@ def _rules_version(program: Program) -> int:
     return kept.version if kept is not None else 0
 
 
+def _reused(cache: dict, key, program: Program, read):
+    """What `read()` returns, kept by this process under the program's rules version: read again only
+    when the version changed since."""
+    version = _rules_version(program)
+    kept = cache.get(key)
+    if kept is not None and kept[0] == version:
+        return kept[1]
+    value = read()
+    cache[key] = (version, value)
+    return value
+
+
 def earn_rule_set(*, program: Program, activity_type: str, reuse: bool = False) -> engine.RuleSet:
     """Every earn reads this, so on PostgreSQL it is one query: the rules with their tier and store ids
     aggregated into arrays (not two more queries of prefetched objects); none at all with `reuse` when this
@@ -163,13 +175,12 @@ def earn_rule_set(*, program: Program, activity_type: str, reuse: bool = False) 
     whose version was read in this transaction (an earn's: `select_related("program__rules_version")` on
     the account it locks)."""
     if reuse and _versioned():
-        version = _rules_version(program)
-        kept = _RULE_SETS.get((program.pk, activity_type))
-        if kept is not None and kept[0] == version:
-            return kept[1]
-        rule_set = earn_rule_set(program=program, activity_type=activity_type)
-        _RULE_SETS[program.pk, activity_type] = (version, rule_set)
-        return rule_set
+        return _reused(
+            _RULE_SETS,
+            (program.pk, activity_type),
+            program,
+            lambda: earn_rule_set(program=program, activity_type=activity_type),
+        )
     rules = EarnRule.objects.filter(program=program, activity_type=activity_type, is_active=True)
     if connection.vendor == "postgresql":
         rules = list(
@@ -194,13 +205,7 @@ def program_tiers(*, program: Program, reuse: bool = False) -> tuple[Tier, ...]:
     """The program's tier ladder, lowest rank first; with `reuse` (as for earn_rule_set), the one this
     process read already under the program's rules version."""
     if reuse and _versioned():
-        version = _rules_version(program)
-        kept = _TIER_LADDERS.get(program.pk)
-        if kept is not None and kept[0] == version:
-            return kept[1]
-        tiers = program_tiers(program=program)
-        _TIER_LADDERS[program.pk] = (version, tiers)
-        return tiers
+        return _reused(_TIER_LADDERS, program.pk, program, lambda: program_tiers(program=program))
     return tuple(program.tiers.order_by("rank"))
 
 
@@ -440,12 +445,12 @@ def store_accounts_by_card(*, store: Store, member_no: str) -> list[Account]:
     """The accounts, in the programs this store runs, of the member with this card number (as printed or
     typed with other spacing), in one query: what a till's earn starts from. Only their ids and program's
     slug and name are read (the earn reads the rest with the account's lock); others load when used."""
-    accounts = sorted(  # a handful of rows: sorted here, not by the database (cheaper to ask)
+    accounts = list(
         Account.objects.filter(member__member_no__in=numbers.typed_forms(member_no), program__stores=store)
         .exclude(member__status=Member.Status.ANONYMISED)
         .select_related("program")
-        .only("member_id", "program__slug", "program__name"),
-        key=lambda account: (account.member_id, account.program.name),
+        .only("member_id", "program__slug", "program__name")
+        .order_by("member_id", "program__name")
     )
     return [account for account in accounts if account.member_id == accounts[0].member_id]
 
