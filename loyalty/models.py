@@ -432,8 +432,10 @@ class EarnRuleAudience(models.Model):
 class Account(models.Model):
     """A member's account in one program. Its counters change only in loyalty.services, under a row lock."""
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="accounts")
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="accounts")
+    # No index of their own: account_member_program_unique leads with the member, and both of Meta's
+    # indexes with the program.
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="accounts", db_index=False)
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="accounts", db_index=False)
     balance = models.BigIntegerField(_("balance"), default=0)
     pending = models.BigIntegerField(_("pending points"), default=0)
     tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, related_name="accounts")
@@ -783,8 +785,9 @@ class TierChange(models.Model):
         ADJUSTMENT = "adjustment", _("Staff adjustment")
         IMPORT = "import", _("Import")
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tier_changes")
-    from_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, related_name="+")
+    # Indexed by Meta's (account, -changed_at) and, for the tiers, only where there is one.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tier_changes", db_index=False)
+    from_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, related_name="+", db_index=False)
     to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
     reason = models.CharField(max_length=12, choices=Reason.choices)
     changed_at = models.DateTimeField()
@@ -792,7 +795,10 @@ class TierChange(models.Model):
     class Meta:
         verbose_name = _("tier change")
         verbose_name_plural = _("tier changes")
-        indexes = [models.Index(fields=["account", "-changed_at"])]
+        indexes = [
+            models.Index(fields=["account", "-changed_at"]),
+            models.Index(fields=["from_tier"], condition=Q(from_tier__isnull=False), name="tierchange_from_tier_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.from_tier} -> {self.to_tier} ({self.reason})"

@@ -180,7 +180,8 @@ class Member(models.Model):
     marketing_consent_channel = models.CharField(
         _("consent channel"), max_length=12, choices=Channel.choices, blank=True
     )
-    referral_code = models.CharField(_("referral code"), max_length=12, unique=True, null=True, blank=True)
+    # Unique among members that have one (member_referral_code_unique); most imported members have none.
+    referral_code = models.CharField(_("referral code"), max_length=12, null=True, blank=True)  # noqa: DJ001
     referred_by = models.ForeignKey(
         "self",
         on_delete=models.SET_NULL,
@@ -188,6 +189,7 @@ class Member(models.Model):
         blank=True,
         related_name="referrals",
         verbose_name=_("referred by"),
+        db_index=False,  # member_referred_by_idx, on the few members who were referred
     )
     enrolled_at = models.DateTimeField(_("enrolled at"), default=timezone.now)  # imports keep the legacy date
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
@@ -206,6 +208,14 @@ class Member(models.Model):
                 fields=["phone"], condition=Q(status="active") & ~Q(phone=""), name="member_active_phone_unique"
             ),
             models.CheckConstraint(condition=~Q(referred_by=F("pk")), name="member_not_own_referrer"),
+            # Partial, so a member without a code costs no index entry (nor a pattern-ops copy: codes are
+            # looked up whole); `referral_code = …` still uses it.
+            models.UniqueConstraint(
+                fields=["referral_code"], condition=Q(referral_code__isnull=False), name="member_referral_code_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["referred_by"], condition=Q(referred_by__isnull=False), name="member_referred_by_idx"),
         ]
 
     def __str__(self) -> str:

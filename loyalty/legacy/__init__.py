@@ -257,6 +257,10 @@ def _write(stage: Stage, *, program: Program, entry_tier_id: int, created_by) ->
     window_start, review_at = engine.tier_review_window(program, now)  # imported tiers are kept a full window
     with stage.timed("writes: portal numbers"):
         _issue_numbers(stage)
+    references_as_a_set = stage.skip_row_triggers()
+    if references_as_a_set:
+        marks = stage.id_marks()
+        stage.lock_referenced(program_id=program.pk, user_id=user_id)
     stage.insert_members(now=now, user_id=user_id)
     stage.update_members(now=now, user_id=user_id)
     stage.insert_accounts(
@@ -279,3 +283,5 @@ def _write(stage: Stage, *, program: Program, entry_tier_id: int, created_by) ->
         reasons=reasons,
         user_id=user_id,
     )
+    if references_as_a_set:
+        stage.check_references(marks)
