@@ -290,6 +290,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8471)
     parser.add_argument("--name", default="loyalty_bench_api")
     parser.add_argument("--regenerate", action="store_true", help="Rebuild the template database.")
+    parser.add_argument(
+        "--skeleton", action="store_true", help="Also measure bench/floor.py's skeleton of a purchase's statements."
+    )
     args = parser.parse_args()
 
     template, run = f"{args.name}_tpl", args.name
@@ -305,7 +308,10 @@ def main() -> None:
     server = Server(run, args.port, args.workers, args.threads)
     results = {}
     try:
-        for label, path in (("floor", "/bench/floor/"), ("purchases", "/api/v1/purchases/")):
+        endpoints = [("floor", "/bench/floor/"), ("purchases", "/api/v1/purchases/")]
+        if args.skeleton:
+            endpoints.insert(1, ("skeleton", "/bench/skeleton/"))
+        for label, path in endpoints:
             closed_loop(args.port, keys, member_nos, path, args.clients, 3)  # warm-up: connections, caches
             latencies, elapsed = closed_loop(args.port, keys, member_nos, path, args.clients, args.seconds)
             results[label, "closed"] = summary(f"{label}: {args.clients} clients, flat out", latencies, elapsed)
@@ -316,6 +322,9 @@ def main() -> None:
     ratio = results["purchases", "closed"]["rps"] / results["floor", "closed"]["rps"]
     paced_p99 = results["purchases", "paced"]["p99"]
     print(f"  purchases / floor throughput: {ratio:.2f} (goal >= 0.7)")
+    if args.skeleton:
+        skeleton = results["skeleton", "closed"]["rps"] / results["floor", "closed"]["rps"]
+        print(f"  skeleton / floor throughput: {skeleton:.2f} (the statements alone, without the engine)")
     print(f"  purchases p99 at {args.rate:g} req/s: {paced_p99:.1f} ms (goal < 25 ms)")
     print(f"  check_ledger: {check_ledger(run)}")
 

@@ -5,7 +5,16 @@ authentication, the per-key rate limit, JSON parsing), then locks one account ro
 row, in one transaction. Everything the real purchase endpoint does beyond that (validation, the
 idempotency record, the engine's rules, the ledger entries, the answer) is what the ratio measures.
 Served only by the bench's settings (bench/floor_settings.py), never by the product.
+
+POST /bench/skeleton/ (bench/api.py --skeleton) is the least a purchase can cost that keeps the records
+DESIGN.md asks for, each written by its own statement as the engine writes them, in raw SQL with no rules,
+no validation and no serializers: the idempotency record claimed, the till's account found and locked,
+the purchase, one ledger lot, the account's counters, the recorded answer. Between the floor and the real
+endpoint, it says how much of the gap is the statements themselves and how much the Python around them.
 """
+
+import datetime
+import json
 
 from django.db import connection, transaction
 from django.urls import include, path
@@ -36,7 +45,56 @@ class FloorView(PosAPIView):
         return Response({"id": row_id}, status=201)
 
 
+class SkeletonView(PosAPIView):
+    def post(self, request):
+        data, store_id = request.data, request.auth.store_id
+        key = request.headers["Idempotency-Key"]
+        now = datetime.datetime.now(datetime.UTC)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO members_apirequest (store_id, key, fingerprint, status_code, body, created_at)"
+                " VALUES (%s, %s, '', 0, '', %s) ON CONFLICT (store_id, key) DO NOTHING RETURNING id",
+                [store_id, key, now],
+            )
+            request_id = cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT a.id, a.program_id FROM loyalty_account a JOIN members_member m ON m.id = a.member_id"
+                " JOIN loyalty_program_stores ps ON ps.program_id = a.program_id"
+                " WHERE m.member_no = %s AND ps.store_id = %s FOR UPDATE OF a",
+                [data["member"], store_id],
+            )
+            account_id, program_id = cursor.fetchone()
+            points = int(float(data["amount"]))
+            cursor.execute(
+                "INSERT INTO loyalty_purchase (program_id, account_id, store_id, receipt_number, amount, currency,"
+                " lines, returned_amount, occurred_at, idempotency_key, fingerprint, created_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s, %s, '', %s) RETURNING id",
+                [program_id, account_id, store_id, data["receipt_number"], data["amount"], data["currency"],
+                 json.dumps(data.get("lines", [])), data["occurred_at"], f"pos:{store_id}:{key}", now],
+            )  # fmt: skip
+            purchase_id = cursor.fetchone()[0]
+            cursor.execute(
+                "INSERT INTO loyalty_ledgerentry (program_id, account_id, kind, points, qualifying_points, remaining,"
+                " available_at, is_available, occurred_at, reason, purchase_id, store_id, idempotency_key,"
+                " fingerprint, created_at) VALUES (%s, %s, 'earn', %s, %s, %s, %s, false, %s, %s, %s, %s, %s, '', %s)",
+                [program_id, account_id, points, points, points, now + datetime.timedelta(days=14),
+                 data["occurred_at"], f"{points} pts", purchase_id, store_id, f"~pos:{store_id}:{key}#0", now],
+            )  # fmt: skip
+            cursor.execute(
+                "UPDATE loyalty_account SET pending = pending + %s, lifetime_earned = lifetime_earned + %s,"
+                " last_activity_at = %s WHERE id = %s",
+                [points, points, now, account_id],
+            )
+            body = {"id": purchase_id, "points": points}
+            cursor.execute(
+                "UPDATE members_apirequest SET status_code = 201, body = %s WHERE id = %s",
+                [json.dumps(body), request_id],
+            )
+        return Response(body, status=201)
+
+
 urlpatterns = [
     path("bench/floor/", FloorView.as_view()),
+    path("bench/skeleton/", SkeletonView.as_view()),
     path("", include("loyalty.urls")),
 ]
