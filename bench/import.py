@@ -15,6 +15,12 @@
    new numbers, emails and phones (rows it accepts: the rate of a clean import), also in its own
    process. It writes members only: no accounts, balances or tiers.
 
+5. With `--floor`: the least PostgreSQL itself needs to write what the fast path wrote. The same rows
+   are copied by `INSERT … SELECT` into empty copies of the five tables, with every index and CHECK
+   constraint (`LIKE … INCLUDING ALL`) but no foreign keys, no checks, no Python and no file. This is
+   timed in the same run, then rolled back. No import of these tables can be faster on this machine
+   and server without dropping indexes.
+
 Figures go to stdout (rows/s, ratio, peak memory); bench/RESULTS.md records them with this command.
 """
 
@@ -159,12 +165,40 @@ def run_child(args: list[str], env: dict) -> tuple[subprocess.CompletedProcess, 
     return done, seconds, usage.ru_maxrss / 1024
 
 
+FLOOR_TABLES = (
+    "members_member",
+    "members_consentrecord",
+    "loyalty_account",
+    "loyalty_tierchange",
+    "loyalty_ledgerentry",
+)
+
+
+def write_floor(name: str) -> dict[str, float]:
+    """Seconds to INSERT … SELECT each table's rows (all the import's, on the fresh database) into an empty
+    copy with the same indexes and CHECK constraints, in one transaction that is rolled back."""
+    import psycopg
+
+    seconds = {}
+    with psycopg.connect(database_url(name)) as conn:
+        for table in FLOOR_TABLES:
+            conn.execute(f"CREATE TEMPORARY TABLE floor_{table} (LIKE {table} INCLUDING ALL)")
+        conn.execute("SET LOCAL work_mem = '128MB'")
+        for table in FLOOR_TABLES:
+            started = time.perf_counter()
+            conn.execute(f"INSERT INTO floor_{table} SELECT * FROM {table} ORDER BY id")
+            seconds[table] = time.perf_counter() - started
+        conn.rollback()
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--plain-rows", type=int, default=20_000)
     parser.add_argument("--name", default="loyalty_bench_import")
     parser.add_argument("--dir", default="/tmp", help="Where the generated files go.")
+    parser.add_argument("--floor", action="store_true", help="Also time PostgreSQL writing the same rows alone.")
     options = parser.parse_args()
     folder = Path(options.dir)
     legacy, mapping, plain = folder / "legacy-members.csv", folder / "legacy-map.json", folder / "plain-members.csv"
@@ -188,6 +222,14 @@ def main() -> None:
         [sys.executable, "manage.py", "check_ledger"], env=env, cwd=ROOT, capture_output=True, text=True
     )
     print("check_ledger:", (checked.stdout or checked.stderr).strip().splitlines()[-1])
+    if options.floor:
+        floor = write_floor(options.name)
+        for table, table_seconds in floor.items():
+            print(f"    {table_seconds:6.2f} s  floor: {table}")
+        total = sum(floor.values())
+        print(
+            f"floor:      the same rows written by PostgreSQL alone in {total:.1f} s; fast path / floor: {seconds / total:.2f}"
+        )
 
     done = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", PLAIN_SCRIPT.replace("sys.argv[-1]", repr(str(plain)))],
