@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -19,25 +19,9 @@ from portal import analytics
 from rewards import analytics as reward_analytics
 from rewards import services as reward_services
 from tests.factories import RewardFactory
+from tests.threads import in_thread
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _in_thread(work) -> tuple[threading.Thread, dict]:
-    """Start work() in a thread with its own connection; its result or error lands in the dict."""
-    outcome: dict = {}
-
-    def run():
-        try:
-            outcome["result"] = work()
-        except Exception as error:  # the test reads it
-            outcome["error"] = error
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, outcome
 
 
 def test_an_earn_goes_through_while_the_nightly_summary_runs_in_its_transaction(program, enrol, buy):
@@ -52,7 +36,7 @@ def test_an_earn_goes_through_while_the_nightly_summary_runs_in_its_transaction(
     with transaction.atomic():  # as the job runner runs it: its transaction stays open until the job ends
         ledger_analytics.summaries_refresh(program=program)
         started = time.monotonic()
-        thread, outcome = _in_thread(earn)
+        thread, outcome = in_thread(earn)
         thread.join(timeout=30)
 
         assert outcome == {"result": 20}
@@ -77,7 +61,7 @@ def test_an_earn_goes_through_in_the_middle_of_the_nightly_summary(program, enro
         with transaction.atomic():  # as the job runner runs it
             return ledger_analytics.summaries_refresh(program=program)
 
-    thread, outcome = _in_thread(nightly_job)
+    thread, outcome = in_thread(nightly_job)
     assert halfway.wait(timeout=30)
     with connection.cursor() as cursor:
         cursor.execute("SET lock_timeout = '5s'")
@@ -130,7 +114,7 @@ def test_entries_committed_below_the_mark_after_the_refresh_are_counted_once(pro
             release.wait(timeout=30)
         return [entry.pk for entry in earned] + [redeemed.redemption.entry_id]
 
-    thread, outcome = _in_thread(slow_earn_and_redemption)
+    thread, outcome = in_thread(slow_earn_and_redemption)
     assert written.wait(timeout=30)
     later = buy(bob, "40.00").entries[-1].pk  # a higher id, committed first
     ledger_analytics.summaries_refresh(program=program)

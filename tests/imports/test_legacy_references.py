@@ -2,16 +2,15 @@
 checks every reference of the rows it wrote as a set instead (loyalty.legacy.loading.Stage.check_references),
 locking what the triggers would have locked. These tests hold it to what the triggers guaranteed."""
 
-import threading
-
 import pytest
-from django.db import IntegrityError, connection, connections
+from django.db import IntegrityError, connection
 
 from loyalty.legacy import loading
 from loyalty.models import Account, LedgerEntry, TierChange
 from members.models import ConsentRecord, Member, Store
 from tests.factories import StoreFactory
 from tests.imports.conftest import csv_text
+from tests.threads import in_thread
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -20,21 +19,9 @@ def _row(number: str, store_code: str) -> str:
     return f"{number},Anna,Peeters,,{number.lower()}@example.com,,,,,,fr,,{store_code},2019-03-04,300,Gold,,,yes"
 
 
-def _in_other_connection(work):
-    """Runs `work` in a thread, so on a database connection (and transaction) of its own; returns its result
-    or the error it raised."""
-    outcome = {}
-
-    def run():
-        try:
-            outcome["result"] = work()
-        except Exception as error:  # the test reads it
-            outcome["error"] = error
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
+def _in_other_connection(work) -> dict:
+    """work()'s result or error, from a transaction of its own."""
+    thread, outcome = in_thread(work)
     thread.join(timeout=30)
     assert not thread.is_alive()
     return outcome
