@@ -181,6 +181,8 @@ def write_floor(name: str) -> dict[str, float]:
 
     seconds = {}
     with psycopg.connect(database_url(name)) as conn:
+        # From a clean start, as the import had on its fresh database: not amid the checkpoint its writes caused.
+        conn.execute("CHECKPOINT")
         for table in FLOOR_TABLES:
             # A table like the portal's (logged, in shared buffers), not a temporary one, which writes no WAL.
             conn.execute(f"CREATE TABLE floor_{table} (LIKE {table} INCLUDING ALL)")
