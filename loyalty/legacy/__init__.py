@@ -285,3 +285,4 @@ def _write(stage: Stage, *, program: Program, entry_tier_id: int, created_by) ->
     )
     if references_as_a_set:
         stage.check_references(marks)
+        stage.restore_row_triggers()

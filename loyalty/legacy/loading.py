@@ -11,8 +11,10 @@ import time
 from collections.abc import Iterable
 from contextlib import contextmanager
 
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, connection, transaction
+from django.utils.translation import gettext as _
 
+from loyalty.core.exceptions import ApplicationError
 from loyalty.legacy.rows import STAGE_FIELDS
 from loyalty.models import Account, LedgerEntry, Tier, TierChange
 from members.models import ConsentRecord, Member, Store, User
@@ -135,14 +137,14 @@ class Stage:
     # -- references checked as a set ---------------------------------------------------------------------
 
     def skip_row_triggers(self) -> bool:
-        """For the rest of the import's transaction, PostgreSQL fires no per-row trigger
-        (`session_replication_role = replica`, as `pg_restore --disable-triggers` does). The foreign keys of
-        the rows an import writes are then checked by `check_references`, one query per table, instead of a
-        trigger call per key per row at commit (about 13 per member: 45 of a million-row import's 134 s).
-        Unique keys, CHECK constraints and NOT NULL stay enforced; the import only inserts and updates rows,
-        so the ledger's append-only trigger has nothing to refuse. Needs a superuser or, from PostgreSQL
-        15, `GRANT SET ON PARAMETER session_replication_role`; without it the triggers run as before."""
-        if not is_postgresql():
+        """Until `restore_row_triggers`, PostgreSQL fires no per-row trigger (`session_replication_role =
+        replica`, as `pg_restore --disable-triggers` does). The foreign keys of the rows an import writes are
+        then checked by `check_references`, one query per table, instead of a trigger call per key per row at
+        commit (about 13 per member: 45 of a million-row import's 134 s). Taken only when the written tables
+        have nothing else the setting would turn off (`_nothing_but_foreign_keys`): NOT NULL, CHECK and
+        non-deferrable unique keys stay enforced. Needs a superuser or, from PostgreSQL 15, `GRANT SET ON
+        PARAMETER session_replication_role`; without it the triggers run as before, with the same result."""
+        if not is_postgresql() or not self._nothing_but_foreign_keys():
             return False
         try:
             with transaction.atomic():  # a refusal rolls back this savepoint only
@@ -151,13 +153,39 @@ class Stage:
             return False
         return True
 
+    def restore_row_triggers(self) -> None:
+        """Back to the usual triggers for whatever the caller's transaction does next (SET LOCAL would last
+        until its end when the import runs inside a caller's atomic block). The import's own writes queued no
+        trigger events, so none fire now."""
+        self.execute("SET LOCAL session_replication_role = origin")
+
+    def _nothing_but_foreign_keys(self) -> bool:
+        """Whether the setting would turn off only the foreign-key checks `check_references` makes, on the
+        tables an import writes: no trigger of ours that fires on INSERT or UPDATE (the ledger's append-only
+        trigger fires on DELETE), no deferrable unique or exclusion constraint (enforced by a trigger), and only
+        MATCH SIMPLE foreign keys (the semantics check_references reproduces)."""
+        tables = [T_MEMBER, T_CONSENT, T_ACCOUNT, T_TIER_CHANGE, T_LEDGER]
+        insert_or_update = 4 | 16  # pg_trigger.tgtype bits TRIGGER_TYPE_INSERT and TRIGGER_TYPE_UPDATE
+        (count,) = self.rows(
+            """
+            SELECT (SELECT COUNT(*) FROM pg_trigger
+                    WHERE tgrelid = ANY(%s::regclass[]) AND NOT tgisinternal AND tgtype & %s <> 0)
+                 + (SELECT COUNT(*) FROM pg_constraint
+                    WHERE conrelid = ANY(%s::regclass[])
+                      AND ((contype IN ('u', 'x') AND condeferrable) OR (contype = 'f' AND confmatchtype <> 's')))
+            """,
+            [tables, insert_or_update, tables],
+        )[0]
+        return count == 0
+
     def id_marks(self) -> dict[str, int]:
-        """The highest id of the tables whose new rows take their ids when inserted: the rows above it
-        once the import has written are the import's (later ids are drawn after the mark was read)."""
-        return {
-            table: self.rows(f"SELECT COALESCE(MAX(id), 0) FROM {table}")[0][0]
-            for table in (T_CONSENT, T_TIER_CHANGE, T_LEDGER)
-        }
+        """For the tables whose new rows take their ids when inserted, an id drawn from the table's sequence
+        now: this session's later ids are above it whatever the sequence's cache, so the rows above it once
+        the import has written include all of the import's (and perhaps others', checked for nothing)."""
+        marks = {}
+        for table in (T_CONSENT, T_TIER_CHANGE, T_LEDGER):
+            (marks[table],) = self.rows("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [table])[0]
+        return marks
 
     def lock_referenced(self, *, program_id: int, user_id: int | None) -> None:
         """What the skipped foreign-key triggers would have locked (FOR KEY SHARE: nobody deletes them or
@@ -194,9 +222,9 @@ class Stage:
         return self.rows(
             """
             SELECT c.confrelid::regclass::text,
-              ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
+              ARRAY(SELECT quote_ident(a.attname) FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
                     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i)::text[],
-              ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
+              ARRAY(SELECT quote_ident(a.attname) FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
                     JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i)::text[]
             FROM pg_constraint c WHERE c.conrelid = %s::regclass AND c.contype = 'f' ORDER BY c.conname
             """,
@@ -206,8 +234,8 @@ class Stage:
     def check_references(self, marks: dict[str, int]) -> None:
         """Every foreign key of every row the import inserted or updated, checked as a set (one query per
         table, as `ALTER TABLE … VALIDATE CONSTRAINT` does), in place of the triggers `skip_row_triggers`
-        turned off. A dangling reference raises IntegrityError, as the trigger would have at commit, and the
-        import's transaction rolls back."""
+        turned off. A dangling reference (a row deleted by someone else before `lock_referenced` could lock
+        it) raises ApplicationError, and the import's transaction rolls back."""
         written = {
             T_MEMBER: f"t.id IN (SELECT member_id FROM {PLAN} WHERE new_member OR member_changed OR consent_changed)",
             T_ACCOUNT: f"t.id IN (SELECT account_id FROM {PLAN} WHERE new_account OR tier_raised OR post_balance)",
@@ -222,7 +250,14 @@ class Stage:
             with self.timed("writes: references checked as a set"):
                 found = self.rows(f"SELECT t.id FROM {table} t WHERE {rows} AND ({' OR '.join(dangling)}) LIMIT 1")
             if found:
-                raise IntegrityError(f"{table} row {found[0][0]} refers to a row that does not exist.")
+                raise ApplicationError(
+                    _(
+                        "A store, tier or member that the file names was deleted while it was being imported, so"
+                        " nothing was imported. Check the file again and import it once more."
+                    ),
+                    code="reference_deleted",
+                    extra={"table": table, "id": found[0][0]},
+                )
 
     @contextmanager
     def writer(self, table: str = STAGE, columns: tuple[str, ...] = STAGE_FIELDS):
