@@ -6,11 +6,12 @@ row, in one transaction. Everything the real purchase endpoint does beyond that 
 idempotency record, the engine's rules, the ledger entries, the answer) is what the ratio measures.
 Served only by the bench's settings (bench/floor_settings.py), never by the product.
 
-POST /bench/skeleton/ (bench/api.py --skeleton) is the least a purchase can cost that keeps the records
-DESIGN.md asks for, each written by its own statement as the engine writes them, in raw SQL with no rules,
-no validation and no serializers: the idempotency record claimed, the till's account found and locked,
-the purchase, one ledger lot, the account's counters, the recorded answer. Between the floor and the real
-endpoint, it says how much of the gap is the statements themselves and how much the Python around them.
+POST /bench/skeleton/ (bench/api.py --skeleton) writes the rows a purchase writes, each by its own
+statement as the engine writes them, in raw SQL: the idempotency record claimed, the till's account found
+and locked, the purchase, one ledger lot, the account's counters, the recorded answer. It has no rules,
+tiers, expiry dates, validation, replays or serializers, so it is a lower bound for the statements, not a
+purchase. Between the floor and the real endpoint, it says how much of the gap is the statements
+themselves and how much the Python around them.
 """
 
 import datetime
