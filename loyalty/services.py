@@ -8,6 +8,7 @@ with different content is refused.
 
 import dataclasses
 import datetime
+import functools
 import itertools
 import secrets
 from dataclasses import dataclass, field
@@ -142,13 +143,28 @@ def _create_keyed(model, **fields):
     except IntegrityError:
         if model.objects.filter(program=fields["program"], idempotency_key=fields["idempotency_key"]).exists():
             raise _key_reused() from None
-        if model is Purchase:  # the other unique key: a receipt posted twice by one store
-            raise ApplicationError(
-                _("Receipt %(receipt)s was already posted by this store; it earns only once.")
-                % {"receipt": fields["receipt_number"]},
-                code="duplicate_receipt",
-            ) from None
         raise
+
+
+def _insert_unless_taken(row) -> bool:
+    """Insert a new `row` unless one of its table's unique keys already holds its values: one statement
+    (`INSERT … ON CONFLICT DO NOTHING`), no savepoint. Sets its pk and returns True when inserted. A
+    concurrent twin waits on the unique index until the first commits, then is not inserted."""
+    opts = type(row)._meta
+    fields = [f for f in opts.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+            f" VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING {quote(opts.pk.column)}",
+            [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields],
+        )
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return False
+    row.pk = inserted[0]
+    row._state.adding, row._state.db = False, connection.alias
+    return True
 
 
 def account_lock(account: Account) -> Account:
@@ -766,38 +782,36 @@ def earn_for_purchase(
 
     account = account_lock(account)
     program = account.program
-    # One read for both earlier purchases that matter: this key's, and this store's same receipt.
-    earlier = list(
-        Purchase.objects.filter(program=program).filter(
-            Q(idempotency_key=key) | Q(store=store, receipt_number=receipt_number)
-        )
+    earlier = functools.partial(
+        _earlier_purchases, program=program, key=key, fingerprint=fingerprint, store=store, receipt=receipt_number
     )
-    existing = _same_content(next((p for p in earlier if p.idempotency_key == key), None), fingerprint)
-    if existing:
-        return EarnResult(
-            account=account,
-            entries=list(existing.entries.filter(kind=LedgerEntry.Kind.EARN).order_by("pk")),
-            purchase=existing,
-            replayed=True,
-        )
-    _check_can_earn(account)
-    if currency != program.currency:
-        raise ApplicationError(
-            _("The program counts in %(expected)s; this purchase is in %(given)s.")
-            % {"expected": program.currency, "given": currency},
-            code="currency_mismatch",
-            extra={"field": "currency"},
-        )
-    duplicate = next((p for p in earlier if p.store_id == (store.pk if store else None)), None)
-    if duplicate:
-        raise ApplicationError(
-            _("Receipt %(receipt)s was already posted by this store on %(when)s; it earns only once.")
-            % {"receipt": receipt_number, "when": timezone.localtime(duplicate.created_at).strftime("%Y-%m-%d %H:%M")},
-            code="duplicate_receipt",
-        )
 
-    purchase = _create_keyed(
-        Purchase,
+    # The purchase's unique keys (the key, the store's receipt) decide on insert, so the happy path reads
+    # no earlier purchase; what the insert yields to, and a refusal below, look at them first.
+    existing = duplicate = None
+    if store is None:  # no unique key covers a receipt posted without a store: look before inserting
+        existing, duplicate = earlier()
+        if existing:
+            return _purchase_replay(account, existing)
+    try:
+        _check_can_earn(account)
+        if currency != program.currency:
+            raise ApplicationError(
+                _("The program counts in %(expected)s; this purchase is in %(given)s.")
+                % {"expected": program.currency, "given": currency},
+                code="currency_mismatch",
+                extra={"field": "currency"},
+            )
+    except ApplicationError:
+        # A retry of a purchase recorded before this refusal held still gets its first answer.
+        existing = earlier()[0] if store is not None else None
+        if existing:
+            return _purchase_replay(account, existing)
+        raise
+    if duplicate:
+        raise _duplicate_receipt(duplicate)
+
+    purchase = Purchase(
         program=program,
         account=account,
         store=store,
@@ -810,6 +824,14 @@ def earn_for_purchase(
         fingerprint=fingerprint,
         created_by=created_by,
     )
+    if not _insert_unless_taken(purchase):
+        existing, duplicate = earlier()
+        if existing:
+            return _purchase_replay(account, existing)
+        if duplicate:
+            raise _duplicate_receipt(duplicate)
+        # Both unique keys name the program, and the row the insert yielded to has committed: unreachable.
+        raise IntegrityError(f"purchase {key!r} conflicts with a row it cannot find")
     ctx = _context(
         account,
         activity_type=ActivityType.PURCHASE,
@@ -835,6 +857,39 @@ def earn_for_purchase(
         _referral_rewards(account, trigger="first_purchase", at=occurred_at, store=store, created_by=created_by)
         account.refresh_from_db()
     return EarnResult(account=account, entries=entries, purchase=purchase, upgraded_to=upgraded)
+
+
+def _earlier_purchases(
+    *, program: Program, key: str, fingerprint: str, store: Store | None, receipt: str
+) -> tuple[Purchase | None, Purchase | None]:
+    """The purchase recorded under this key (refused when its content differs), and the store's purchase
+    with this receipt number: one read for both."""
+    earlier = list(
+        Purchase.objects.filter(program=program).filter(Q(idempotency_key=key) | Q(store=store, receipt_number=receipt))
+    )
+    existing = _same_content(next((p for p in earlier if p.idempotency_key == key), None), fingerprint)
+    duplicate = next((p for p in earlier if p.store_id == (store.pk if store else None)), None)
+    return existing, duplicate
+
+
+def _purchase_replay(account: Account, purchase: Purchase) -> EarnResult:
+    return EarnResult(
+        account=account,
+        entries=list(purchase.entries.filter(kind=LedgerEntry.Kind.EARN).order_by("pk")),
+        purchase=purchase,
+        replayed=True,
+    )
+
+
+def _duplicate_receipt(earlier: Purchase) -> ApplicationError:
+    return ApplicationError(
+        _("Receipt %(receipt)s was already posted by this store on %(when)s; it earns only once.")
+        % {
+            "receipt": earlier.receipt_number,
+            "when": timezone.localtime(earlier.created_at).strftime("%Y-%m-%d %H:%M"),
+        },
+        code="duplicate_receipt",
+    )
 
 
 def _referral_rewards(referee: Account, *, trigger: str, at: datetime.datetime, store, created_by) -> None:

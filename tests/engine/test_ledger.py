@@ -125,6 +125,44 @@ def test_a_receipt_posted_twice_by_one_store_earns_once(program, enrol, buy, sto
     assert _balance(account) == (25, 0)
 
 
+def test_a_receipt_posted_twice_without_a_store_earns_once(program, enrol, buy):
+    """No unique key covers a receipt without a store; the engine looks before it inserts."""
+    account = enrol(program)
+    buy(account, "25.00", receipt_number="R1")
+
+    with pytest.raises(ApplicationError, match="already posted by this store") as error:
+        buy(account, "25.00", receipt_number="R1")
+
+    assert error.value.code == "duplicate_receipt"
+    assert _balance(account) == (25, 0)
+
+
+@pytest.mark.parametrize("store_given", [True, False])
+def test_a_retried_purchase_gets_its_first_result_even_after_the_member_was_suspended(
+    program, enrol, buy, store, store_given
+):
+    """A retry is answered from the purchase recorded under its key before any refusal: the first result,
+    or the reused key's refusal; a new key gets the refusal that holds now."""
+    account = enrol(program)
+    at = timezone.now()
+    place = {"store": store} if store_given else {}
+    first = buy(account, "25.00", receipt_number="R1", idempotency_key="k1", occurred_at=at, **place)
+    account.member.status = "suspended"
+    account.member.save()
+
+    retry = buy(account, "25.00", receipt_number="R1", idempotency_key="k1", occurred_at=at, **place)
+    with pytest.raises(ApplicationError) as reused:
+        buy(account, "26.00", receipt_number="R1", idempotency_key="k1", occurred_at=at, **place)
+    with pytest.raises(ApplicationError) as refused:
+        buy(account, "25.00", receipt_number="R2", idempotency_key="k2", occurred_at=at, **place)
+
+    assert retry.replayed
+    assert [e.pk for e in retry.entries] == [e.pk for e in first.entries]
+    assert reused.value.code == "idempotency_key_reused"
+    assert refused.value.code == "member_not_active"
+    assert Purchase.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
