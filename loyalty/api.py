@@ -65,45 +65,6 @@ def errors(*codes: str) -> dict:
 ME_ERRORS = _responses({403: ["not_authenticated", "permission_denied"], 404: ["member_not_found"]})
 
 
-def _member_not_found(member_no: str) -> ApplicationError:
-    return ApplicationError(
-        _("No member %(member_no)s in this store's programs. Check the card number.") % {"member_no": member_no},
-        code="member_not_found",
-        extra={"field": "member"},
-    )
-
-
-def store_member(store, member_no: str) -> Member:
-    member = selectors.desk_member(store=store, member_no=member_no or "")
-    if member is None:
-        raise _member_not_found(member_no)
-    return member
-
-
-def store_account(store, member_no: str, program_slug: str = "") -> Account:
-    """The member's account in one of the store's programs: the one named, or the only one."""
-    accounts = selectors.store_accounts_by_card(store=store, member_no=member_no or "")
-    if not accounts:
-        raise _member_not_found(member_no)
-    if program_slug:
-        accounts = [a for a in accounts if a.program.slug == program_slug]
-        if not accounts:
-            raise ApplicationError(
-                _("Member %(member_no)s is not in program “%(program)s” at this store.")
-                % {"member_no": member_no, "program": program_slug},
-                code="member_not_found",
-                extra={"field": "program"},
-            )
-    if len(accounts) > 1:
-        raise ApplicationError(
-            _("This store runs several programs: say which one in “program” (%(slugs)s).")
-            % {"slugs": ", ".join(a.program.slug for a in accounts)},
-            code="program_required",
-            extra={"field": "program"},
-        )
-    return accounts[0]
-
-
 def pos_key(request) -> str:
     """The engine's idempotency key: the header, scoped to the store (keys are unique per program)."""
     return f"pos:{request.auth.store.code}:{request.headers['Idempotency-Key'].strip()}"
@@ -263,7 +224,7 @@ class MemberDetailView(PosAPIView):
         responses={200: MemberDetailSerializer, **errors("member_not_found")},
     )
     def get(self, request, member_no):
-        member = store_member(self.store, member_no)
+        member = selectors.store_member(store=self.store, member_no=member_no)
         return Response(member_detail(member, selectors.desk_accounts(store=self.store, member=member)))
 
 
@@ -365,9 +326,9 @@ def _earn_output(result) -> dict:
 class PurchasesView(IdempotentPostMixin, PosAPIView):
     def perform_post(self, request):
         data = self.validated(PurchaseInputSerializer)
-        account = store_account(self.store, data["member"], data["program"])
         result = services.earn_for_purchase(
-            account=account,
+            member_no=data["member"],
+            program_slug=data["program"],
             amount=data["amount"],
             currency=data["currency"],
             receipt_number=data["receipt_number"],
@@ -484,7 +445,7 @@ class ActivityOutputSerializer(EarnOutputSerializer):
 class ActivitiesView(IdempotentPostMixin, PosAPIView):
     def perform_post(self, request):
         data = self.validated(ActivityInputSerializer)
-        account = store_account(self.store, data["member"], data["program"])
+        account = selectors.store_account(store=self.store, member_no=data["member"], program_slug=data["program"])
         result = services.earn_for_activity(
             account=account,
             activity_type=data["activity_type"],

@@ -9,8 +9,10 @@ from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from loyalty import engine
+from loyalty.core.exceptions import ApplicationError
 from loyalty.models import (
     EVIDENCE_ACTIVITY_TYPES,
     Account,
@@ -441,18 +443,72 @@ def desk_member(*, store: Store, member_no: str) -> Member | None:
     )
 
 
-def store_accounts_by_card(*, store: Store, member_no: str) -> list[Account]:
-    """The accounts, in the programs this store runs, of the member with this card number (as printed or
-    typed with other spacing), in one query: what a till's earn starts from. Only their ids and program's
-    slug and name are read (the earn reads the rest with the account's lock); others load when used."""
-    accounts = list(
-        Account.objects.filter(member__member_no__in=numbers.typed_forms(member_no), program__stores=store)
-        .exclude(member__status=Member.Status.ANONYMISED)
-        .select_related("program")
-        .only("member_id", "program__slug", "program__name")
-        .order_by("member_id", "program__name")
+def locked(accounts: QuerySet[Account]) -> QuerySet[Account]:
+    """The accounts locked for this transaction, as every money path takes them: read whole, with the
+    member, the tier, the program and the program's rules version (an outer join, not locked), which the
+    earn's rule and tier reads go by."""
+    return accounts.select_for_update(of=("self",)).select_related("program__rules_version", "member", "tier")
+
+
+def store_accounts_by_card(
+    *, store: Store, member_no: str, program_slug: str = "", lock: bool = False
+) -> list[Account]:
+    """The accounts, in the programs this store runs (only `program_slug`'s when given), of the member with
+    this card number (as printed or typed with other spacing), in one query: what a till's earn starts from.
+
+    Unlocked, only their ids and program's slug and name are read (others load when used). `lock=True`
+    (inside a money path's transaction) reads them as `locked` does: the till's lookup and the account's
+    lock in one statement."""
+    accounts = Account.objects.filter(member__member_no__in=numbers.typed_forms(member_no), program__stores=store)
+    if program_slug:
+        accounts = accounts.filter(program__slug=program_slug)
+    accounts = accounts.exclude(member__status=Member.Status.ANONYMISED).order_by("member_id", "program__name")
+    if lock:
+        accounts = locked(accounts)
+    else:
+        accounts = accounts.select_related("program").only("member_id", "program__slug", "program__name")
+    found = list(accounts)
+    return [account for account in found if account.member_id == found[0].member_id]
+
+
+def _member_not_found(member_no: str) -> ApplicationError:
+    return ApplicationError(
+        _("No member %(member_no)s in this store's programs. Check the card number.") % {"member_no": member_no},
+        code="member_not_found",
+        extra={"field": "member"},
     )
-    return [account for account in accounts if account.member_id == accounts[0].member_id]
+
+
+def store_member(*, store: Store, member_no: str) -> Member:
+    """The member a till names by card number, if the store serves them; else a member_not_found refusal."""
+    member = desk_member(store=store, member_no=member_no or "")
+    if member is None:
+        raise _member_not_found(member_no)
+    return member
+
+
+def store_account(*, store: Store, member_no: str, program_slug: str = "", lock: bool = False) -> Account:
+    """The account a till names: the member's by card number in the store's programs, the program named
+    or the only one; else a refusal that says which field to fix. `lock=True`: read whole and locked, in
+    the same statement (see store_accounts_by_card)."""
+    accounts = store_accounts_by_card(store=store, member_no=member_no or "", program_slug=program_slug, lock=lock)
+    if not accounts and program_slug and store_accounts_by_card(store=store, member_no=member_no or ""):
+        raise ApplicationError(
+            _("Member %(member_no)s is not in program “%(program)s” at this store.")
+            % {"member_no": member_no, "program": program_slug},
+            code="member_not_found",
+            extra={"field": "program"},
+        )
+    if not accounts:
+        raise _member_not_found(member_no)
+    if len(accounts) > 1:
+        raise ApplicationError(
+            _("This store runs several programs: say which one in “program” (%(slugs)s).")
+            % {"slugs": ", ".join(a.program.slug for a in accounts)},
+            code="program_required",
+            extra={"field": "program"},
+        )
+    return accounts[0]
 
 
 def store_purchase(*, store: Store, pk: int) -> Purchase | None:

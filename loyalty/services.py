@@ -51,7 +51,14 @@ from loyalty.models import (
     TierBenefit,
     TierChange,
 )
-from loyalty.selectors import earn_rule_set, earned_in_cap_periods, program_tiers, qualifying_total
+from loyalty.selectors import (
+    earn_rule_set,
+    earned_in_cap_periods,
+    locked,
+    program_tiers,
+    qualifying_total,
+    store_account,
+)
 from members.models import Member, Store
 from members.services import member_by_referral_code, member_create, phone_normalise
 
@@ -168,13 +175,8 @@ def _insert_unless_taken(row) -> bool:
 
 
 def account_lock(account: Account) -> Account:
-    """The account row, locked for this transaction: every money path takes it first. Its program comes with
-    the program's rules version (an outer join, not locked), which the earn's rule and tier reads go by."""
-    return (
-        Account.objects.select_for_update(of=("self",))
-        .select_related("program__rules_version", "member", "tier")
-        .get(pk=account.pk)
-    )
+    """The account row, locked for this transaction: every money path takes it first (see selectors.locked)."""
+    return locked(Account.objects.filter(pk=account.pk)).get()
 
 
 def _check_can_earn(account: Account) -> None:
@@ -738,7 +740,9 @@ def _same_person(member: Member, fields: dict) -> bool:
 @transaction.atomic
 def earn_for_purchase(
     *,
-    account: Account,
+    account: Account | None = None,
+    member_no: str = "",
+    program_slug: str = "",
     amount,
     currency: str,
     receipt_number: str,
@@ -748,6 +752,12 @@ def earn_for_purchase(
     lines: list[dict] | tuple = (),
     created_by=None,
 ) -> EarnResult:
+    """Earn for a purchase on `account`, or on the account a store's till names by card number (`member_no`,
+    with `program_slug` when the store runs several programs): then found and locked in one statement."""
+    if account is None:
+        account = store_account(store=store, member_no=member_no, program_slug=program_slug, lock=True)
+    else:
+        account = account_lock(account)
     key = _require_key(idempotency_key)
     amount = _money(amount, field_name="amount", label=_("The amount"))
     receipt_number = (receipt_number or "").strip()
@@ -779,8 +789,6 @@ def earn_for_purchase(
         store=store.pk if store else None,
         lines=[(line.category, line.amount) for line in parsed_lines],
     )
-
-    account = account_lock(account)
     program = account.program
     earlier = functools.partial(
         _earlier_purchases, program=program, key=key, fingerprint=fingerprint, store=store, receipt=receipt_number

@@ -8,7 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from loyalty import selectors as engine_selectors
-from loyalty.api import IDEMPOTENCY_KEY, ME_ERRORS, MemberAPIView, errors, pos_key, store_account, store_member
+from loyalty.api import IDEMPOTENCY_KEY, ME_ERRORS, MemberAPIView, errors, pos_key
 from loyalty.core.api import page_of, paginated
 from loyalty.core.exceptions import ApplicationError
 from members.api_keys import IdempotentPostMixin, PosAPIView
@@ -58,7 +58,7 @@ class MemberRewardsView(PosAPIView):
         responses={200: page_of(OfferSerializer), **errors("member_not_found")},
     )
     def get(self, request, member_no):
-        member = store_member(self.store, member_no)
+        member = engine_selectors.store_member(store=self.store, member_no=member_no)
         offers = []
         for account in engine_selectors.desk_accounts(store=self.store, member=member):
             account.member = member
@@ -111,7 +111,9 @@ class RedemptionsView(IdempotentPostMixin, PosAPIView):
             raise ApplicationError(
                 _("No such reward in this store's programs."), code="reward_not_found", extra={"field": "reward"}
             )
-        account = store_account(self.store, data["member"], reward.program.slug)
+        account = engine_selectors.store_account(
+            store=self.store, member_no=data["member"], program_slug=reward.program.slug
+        )
         result = services.redeem(
             account=account, reward=reward, idempotency_key=pos_key(request), channel="api", store=self.store
         )

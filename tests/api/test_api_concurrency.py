@@ -83,6 +83,21 @@ def test_two_tills_posting_one_receipt_at_once_earn_once(store_key, customer):
     _assert_ledger_sound()
 
 
+def test_tills_posting_purchases_on_one_card_at_once_lose_no_points(store_key, customer):
+    """The till's lookup is the account's lock: concurrent earns on one card take turns."""
+    account = customer()
+
+    outcomes = _race(
+        10, lambda i: _post(store_key[1], PURCHASES, _sale(account.member.member_no, receipt_number=f"R-{i}"), f"t-{i}")
+    )
+
+    assert sorted(status for _, (status, _, _) in outcomes) == [201] * 10
+    assert sorted(body["pending"] for _, (_, body, _) in outcomes) == [80 * n for n in range(1, 11)]
+    account.refresh_from_db()
+    assert account.pending == 800
+    _assert_ledger_sound()
+
+
 def test_clerks_scanning_one_voucher_at_once_accept_it_once(store_key, customer):
     voucher = give_voucher(customer(), "gift-1")
     url = f"/api/v1/vouchers/{voucher.code}/redeem/"

@@ -163,6 +163,38 @@ def test_a_retried_purchase_gets_its_first_result_even_after_the_member_was_susp
     assert Purchase.objects.count() == 1
 
 
+def test_an_earn_can_find_and_lock_the_account_by_the_tills_card_number(program, enrol, store):
+    account = enrol(program)
+    program.stores.add(store)
+
+    with CaptureQueriesContext(connection) as queries:
+        result = services.earn_for_purchase(
+            member_no=f" {account.member.member_no} ",
+            store=store,
+            amount="30.00",
+            currency="EUR",
+            receipt_number="R1",
+            occurred_at=timezone.now(),
+            idempotency_key="k1",
+        )
+
+    assert result.account.pk == account.pk
+    assert _balance(account) == (30, 0)
+    locks = [q["sql"] for q in queries if "FOR UPDATE" in q["sql"]]
+    assert len(locks) == 1 and "member_no" in locks[0]  # the lookup is the lock
+    with pytest.raises(ApplicationError) as error:
+        services.earn_for_purchase(
+            member_no="8000000000",
+            store=store,
+            amount="30.00",
+            currency="EUR",
+            receipt_number="R2",
+            occurred_at=timezone.now(),
+            idempotency_key="k2",
+        )
+    assert error.value.code == "member_not_found"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
