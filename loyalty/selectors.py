@@ -462,12 +462,17 @@ def store_accounts_by_card(
     accounts = Account.objects.filter(member__member_no__in=numbers.typed_forms(member_no), program__stores=store)
     if program_slug:
         accounts = accounts.filter(program__slug=program_slug)
-    accounts = accounts.exclude(member__status=Member.Status.ANONYMISED).order_by("member_id", "program__name")
+    accounts = accounts.exclude(member__status=Member.Status.ANONYMISED)
     if lock:
-        accounts = locked(accounts)
+        # Locked in the accounts' fixed order (by id), as every money path locks several; then as unlocked.
+        found = list(locked(accounts.order_by("pk")))
+        found.sort(key=lambda account: (account.member_id, account.program.name))
     else:
-        accounts = accounts.select_related("program").only("member_id", "program__slug", "program__name")
-    found = list(accounts)
+        found = list(
+            accounts.select_related("program")
+            .only("member_id", "program__slug", "program__name")
+            .order_by("member_id", "program__name")
+        )
     return [account for account in found if account.member_id == found[0].member_id]
 
 
