@@ -14,10 +14,10 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from loyalty import analytics as ledger_analytics
-from loyalty.models import Account, LedgerEntry, LedgerMonthMark, MemberMonth, MemberMonthMark
-from portal import analytics
+from loyalty.models import Account, LedgerEntry, LedgerMonthMark, MemberMonthMark
 from rewards import analytics as reward_analytics
 from rewards import services as reward_services
+from tests.analytics.test_member_summary import _overview, _overview_live
 from tests.factories import RewardFactory
 from tests.threads import in_thread
 
@@ -80,23 +80,6 @@ def test_an_earn_goes_through_in_the_middle_of_the_nightly_summary(program, enro
 
 def _owed(program) -> int:
     return Account.objects.filter(program=program).aggregate(s=Sum("balance") + Sum("pending"))["s"]
-
-
-def _overview(program, **scope):
-    end = ledger_analytics.month_start(timezone.now())
-    scope = analytics.Scope(program=program, start=end.replace(year=end.year - 1), end=end, **scope)
-    figures = dict(analytics.overview(scope, ledger_analytics.ledger_read(program=program)).__dict__)
-    figures.pop("summarised_at")
-    return figures
-
-
-def _overview_live(program, **scope):
-    with transaction.atomic():
-        MemberMonthMark.objects.filter(program=program).delete()
-        MemberMonth.objects.filter(program=program).delete()
-        figures = _overview(program, **scope)
-        transaction.set_rollback(True)
-    return figures
 
 
 def test_entries_committed_below_the_mark_after_the_refresh_are_counted_once(program, enrol, buy):
