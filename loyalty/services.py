@@ -30,6 +30,7 @@ from django.utils.translation import ngettext
 from loyalty import engine
 from loyalty.core.exceptions import ApplicationError
 from loyalty.core.idempotency import fingerprint as _fingerprint
+from loyalty.core.idempotency import insert_unless_taken
 from loyalty.core.idempotency import key_reused_error as _key_reused
 from loyalty.models import (
     EVIDENCE_ACTIVITY_TYPES,
@@ -151,27 +152,6 @@ def _create_keyed(model, **fields):
         if model.objects.filter(program=fields["program"], idempotency_key=fields["idempotency_key"]).exists():
             raise _key_reused() from None
         raise
-
-
-def _insert_unless_taken(row) -> bool:
-    """Insert a new `row` unless one of its table's unique keys already holds its values: one statement
-    (`INSERT … ON CONFLICT DO NOTHING`), no savepoint. Sets its pk and returns True when inserted. A
-    concurrent twin waits on the unique index until the first commits, then is not inserted."""
-    opts = type(row)._meta
-    fields = [f for f in opts.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)})"
-            f" VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING {quote(opts.pk.column)}",
-            [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields],
-        )
-        inserted = cursor.fetchone()
-    if inserted is None:
-        return False
-    row.pk = inserted[0]
-    row._state.adding, row._state.db = False, connection.alias
-    return True
 
 
 def account_lock(account: Account) -> Account:
@@ -832,7 +812,7 @@ def earn_for_purchase(
         fingerprint=fingerprint,
         created_by=created_by,
     )
-    if not _insert_unless_taken(purchase):
+    if not insert_unless_taken(purchase):
         existing, duplicate = earlier()
         if existing:
             return _purchase_replay(account, existing)

@@ -11,7 +11,7 @@ import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,7 +27,7 @@ from rest_framework_api_key.permissions import KeyParser
 
 from loyalty.core.api import application_error_response, error_response
 from loyalty.core.exceptions import ApplicationError
-from loyalty.core.idempotency import fingerprint, key_reused_error
+from loyalty.core.idempotency import fingerprint, insert_unless_taken, key_reused_error
 from members.models import APIRequest, StoreAPIKey
 
 # A key's last use is written at most this often, not on every request.
@@ -121,14 +121,8 @@ def _claim(store, key: str, digest: str) -> int | None:
     """Record the key (its answer still blank) and return the record's id; None when the key is already
     recorded. On a concurrent twin, the unique index makes this wait until the first one commits. One
     statement, no savepoint: every keyed POST pays it."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {APIRequest._meta.db_table} (store_id, key, fingerprint, status_code, body, created_at)"
-            " VALUES (%s, %s, %s, 0, '', %s) ON CONFLICT (store_id, key) DO NOTHING RETURNING id",
-            [store.pk, key, digest, timezone.now()],
-        )
-        row = cursor.fetchone()
-    return row[0] if row else None
+    record = APIRequest(store=store, key=key, fingerprint=digest, status_code=0, body="")
+    return record.pk if insert_unless_taken(record) else None
 
 
 class IdempotentPostMixin:
