@@ -67,6 +67,10 @@ T_TIER_CHANGE = TierChange._meta.db_table
 T_LEDGER = LedgerEntry._meta.db_table
 
 OPENING_KEY_PREFIX = "~opening:"
+# The tables an import writes: members and accounts with ids drawn in the plan, the rest when inserted
+# (their new rows are told by an id mark, Stage.id_marks).
+MARKED_TABLES = (T_CONSENT, T_TIER_CHANGE, T_LEDGER)
+WRITTEN_TABLES = (T_MEMBER, T_ACCOUNT, *MARKED_TABLES)
 
 
 def is_postgresql() -> bool:
@@ -164,7 +168,7 @@ class Stage:
         tables an import writes: no trigger of ours that fires on INSERT or UPDATE (the ledger's append-only
         trigger fires on DELETE), no deferrable unique or exclusion constraint (enforced by a trigger), and only
         MATCH SIMPLE foreign keys (the semantics check_references reproduces)."""
-        tables = [T_MEMBER, T_CONSENT, T_ACCOUNT, T_TIER_CHANGE, T_LEDGER]
+        tables = list(WRITTEN_TABLES)
         insert_or_update = 4 | 16  # pg_trigger.tgtype bits TRIGGER_TYPE_INSERT and TRIGGER_TYPE_UPDATE
         (count,) = self.rows(
             """
@@ -183,7 +187,7 @@ class Stage:
         now: this session's later ids are above it whatever the sequence's cache, so the rows above it once
         the import has written include all of the import's (and perhaps others', checked for nothing)."""
         marks = {}
-        for table in (T_CONSENT, T_TIER_CHANGE, T_LEDGER):
+        for table in MARKED_TABLES:
             (marks[table],) = self.rows("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [table])[0]
         return marks
 
