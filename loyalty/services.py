@@ -28,9 +28,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from loyalty import engine
+from loyalty.core import rows
 from loyalty.core.exceptions import ApplicationError
 from loyalty.core.idempotency import fingerprint as _fingerprint
-from loyalty.core.idempotency import insert_unless_taken
 from loyalty.core.idempotency import key_reused_error as _key_reused
 from loyalty.models import (
     EVIDENCE_ACTIVITY_TYPES,
@@ -389,21 +389,22 @@ def _upgrade_if_earned(account: Account, at: datetime.datetime) -> Tier | None:
     return earned
 
 
+ACCOUNT_BOOKKEEPING = (
+    "balance",
+    "pending",
+    "tier",
+    "tier_since",
+    "tier_window_start",
+    "tier_review_at",
+    "lifetime_earned",
+    "lifetime_redeemed",
+    "lifetime_expired",
+    "last_activity_at",
+)
+
+
 def _save_account(account: Account) -> None:
-    account.save(
-        update_fields=[
-            "balance",
-            "pending",
-            "tier",
-            "tier_since",
-            "tier_window_start",
-            "tier_review_at",
-            "lifetime_earned",
-            "lifetime_redeemed",
-            "lifetime_expired",
-            "last_activity_at",
-        ]
-    )
+    rows.update(account, ACCOUNT_BOOKKEEPING)
 
 
 def _within_budget(awards: list[engine.Award]) -> list[engine.Award]:
@@ -450,22 +451,24 @@ def _post_awards(
     with translation.override(account.member.language or settings.LANGUAGE_CODE):
         awards = _within_budget(awards)
         # One INSERT for all the lots of an earn.
-        return LedgerEntry.objects.bulk_create(
-            _lot(
-                account,
-                kind=LedgerEntry.Kind.EARN,
-                points=award.points,
-                qualifying_points=award.qualifying_points,
-                reason=award.explanation,
-                occurred_at=occurred_at,
-                activity_type=activity_type,
-                idempotency_key=f"~{key}#rule-{award.rule.pk}",
-                created_by=created_by,
-                store=store,
-                rule=award.rule,
-                **links,
-            )
-            for award in awards
+        return rows.insert(
+            [
+                _lot(
+                    account,
+                    kind=LedgerEntry.Kind.EARN,
+                    points=award.points,
+                    qualifying_points=award.qualifying_points,
+                    reason=award.explanation,
+                    occurred_at=occurred_at,
+                    activity_type=activity_type,
+                    idempotency_key=f"~{key}#rule-{award.rule.pk}",
+                    created_by=created_by,
+                    store=store,
+                    rule=award.rule,
+                    **links,
+                )
+                for award in awards
+            ]
         )
 
 
@@ -812,7 +815,7 @@ def earn_for_purchase(
         fingerprint=fingerprint,
         created_by=created_by,
     )
-    if not insert_unless_taken(purchase):
+    if not rows.insert_unless_taken(purchase):
         existing, duplicate = earlier()
         if existing:
             return _purchase_replay(account, existing)

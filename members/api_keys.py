@@ -8,10 +8,11 @@ instant take turns on the record's unique index, so the second one replays the f
 """
 
 import datetime
+import functools
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,10 +26,11 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework_api_key.permissions import KeyParser
 
+from loyalty.core import rows
 from loyalty.core.api import application_error_response, error_response
 from loyalty.core.exceptions import ApplicationError
-from loyalty.core.idempotency import fingerprint, insert_unless_taken, key_reused_error
-from members.models import APIRequest, StoreAPIKey
+from loyalty.core.idempotency import fingerprint, key_reused_error
+from members.models import APIRequest, Store, StoreAPIKey
 
 # A key's last use is written at most this often, not on every request.
 LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)
@@ -43,9 +45,7 @@ class StoreAPIKeyAuthentication(BaseAuthentication):
         key = KeyParser().get(request)
         if not key:
             return None
-        prefix = key.partition(".")[0]
-        # The prefix is unique: the model's default ordering (by store, then date) would only cost time.
-        api_key = StoreAPIKey.objects.select_related("store").filter(prefix=prefix).order_by().first()
+        api_key = _key_with_store(prefix=key.partition(".")[0])
         if api_key is None or not api_key.is_valid(key):
             raise exceptions.AuthenticationFailed(_("This API key is not valid. Check the key the portal showed you."))
         if api_key.revoked:
@@ -61,6 +61,29 @@ class StoreAPIKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+@functools.cache
+def _key_with_store_sql() -> str:
+    quote = connection.ops.quote_name
+    return (
+        f"SELECT {rows.select_list(StoreAPIKey, 'k')}, {rows.select_list(Store, 's')}"
+        f" FROM {quote(StoreAPIKey._meta.db_table)} k JOIN {quote(Store._meta.db_table)} s ON s.id = k.store_id"
+        " WHERE k.prefix = %s"
+    )
+
+
+def _key_with_store(*, prefix: str) -> StoreAPIKey | None:
+    """The key with this (unique) prefix and its store: `select_related("store").filter(prefix=…)`, written
+    once because every API request, the floor's too, starts with it (bench/RESULTS.md)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_key_with_store_sql(), [prefix])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    api_key = rows.load(StoreAPIKey, row)
+    api_key.store = rows.load(Store, row, rows.width(StoreAPIKey))
+    return api_key
 
 
 class StoreAPIKeyScheme(OpenApiAuthenticationExtension):
@@ -122,7 +145,7 @@ def _claim(store, key: str, digest: str) -> int | None:
     recorded. On a concurrent twin, the unique index makes this wait until the first one commits. One
     statement, no savepoint: every keyed POST pays it."""
     record = APIRequest(store=store, key=key, fingerprint=digest, status_code=0, body="")
-    return record.pk if insert_unless_taken(record) else None
+    return record.pk if rows.insert_unless_taken(record) else None
 
 
 class IdempotentPostMixin:
@@ -165,7 +188,7 @@ class IdempotentPostMixin:
                 return response
             # Stored as the client receives it (the API renders JSON only), so a replay is byte for byte the same.
             body = JSONRenderer().render(response.data).decode()
-            APIRequest.objects.filter(pk=record_id).update(status_code=response.status_code, body=body)
+            rows.update(APIRequest(pk=record_id, status_code=response.status_code, body=body), ("status_code", "body"))
             return response
 
     def _respond(self, request, args, kwargs) -> Response:

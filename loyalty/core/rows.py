@@ -1,0 +1,124 @@
+"""Statements for the money paths' hottest rows, built once per process from the models' metadata.
+
+At a till's rate the ORM spent most of a purchase's CPU building the same SQL again on every request
+(compiling joins, ordering, select lists) and setting up the objects it reads (bench/RESULTS.md). These
+helpers write the same SQL the ORM would, from the same field definitions (columns, converters, pre_save),
+so a new field or a renamed column needs no edit here; what they return are ordinary model instances.
+
+- `select_list(model, alias)` and `load(model, row, start)`: a model's columns in a hand-written SELECT,
+  and the instance back from its slice of the row, through the fields' own converters.
+- `insert(rows)`: one INSERT for several new rows of one model, pks set on them.
+- `update(row, fields)`: an UPDATE of the named fields of one row by pk.
+- `insert_unless_taken(row)`: an INSERT that yields to a row already holding one of its unique keys.
+"""
+
+import functools
+
+from django.db import connection
+from django.db.models import Field, Model
+
+
+@functools.cache
+def _fields(model: type[Model]) -> tuple[Field, ...]:
+    return tuple(model._meta.concrete_fields)
+
+
+@functools.cache
+def select_list(model: type[Model], alias: str) -> str:
+    """`alias."col", …` for every concrete field of `model`, in the order `load` expects."""
+    quote = connection.ops.quote_name
+    return ", ".join(f"{alias}.{quote(field.column)}" for field in _fields(model))
+
+
+def width(model: type[Model]) -> int:
+    """How many columns `select_list(model, …)` takes in a row."""
+    return len(_fields(model))
+
+
+@functools.cache
+def _loader(model: type[Model]) -> tuple[list[str], list[tuple[int, list]]]:
+    fields = _fields(model)
+    converters = []
+    for index, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        found = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        if found:
+            converters.append((index, [(converter, column) for converter in found]))
+    return [field.attname for field in fields], converters
+
+
+def load(model: type[Model], row, start: int = 0) -> Model:
+    """The `model` instance in `row[start:start + width(model)]`, as the ORM would have read it."""
+    attnames, converters = _loader(model)
+    values = list(row[start : start + len(attnames)])
+    for index, steps in converters:
+        for converter, column in steps:
+            values[index] = converter(values[index], column, connection)
+    return model.from_db(connection.alias, attnames, values)
+
+
+@functools.cache
+def _insert_sql(model: type[Model], rows: int, on_conflict_do_nothing: bool) -> str:
+    opts, quote = model._meta, connection.ops.quote_name
+    fields = [field for field in _fields(model) if not field.primary_key]
+    one = f"({', '.join(['%s'] * len(fields))})"
+    return (
+        f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(field.column) for field in fields)})"
+        f" VALUES {', '.join([one] * rows)}"
+        f"{' ON CONFLICT DO NOTHING' if on_conflict_do_nothing else ''} RETURNING {quote(opts.pk.column)}"
+    )
+
+
+def _insert_values(row: Model) -> list:
+    return [
+        field.get_db_prep_save(field.pre_save(row, True), connection)
+        for field in _fields(type(row))
+        if not field.primary_key
+    ]
+
+
+def _inserted(row: Model, pk) -> None:
+    row.pk = pk
+    row._state.adding, row._state.db = False, connection.alias
+
+
+def insert(rows: list[Model]) -> list[Model]:
+    """Insert new `rows` of one model in one statement (as bulk_create does) and set their pks."""
+    if not rows:
+        return rows
+    params = [value for row in rows for value in _insert_values(row)]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(type(rows[0]), len(rows), False), params)
+        pks = [pk for (pk,) in cursor.fetchall()]
+    for row, pk in zip(rows, pks, strict=True):  # PostgreSQL returns a VALUES list's rows in its order
+        _inserted(row, pk)
+    return rows
+
+
+def insert_unless_taken(row: Model) -> bool:
+    """Insert a new `row` unless one of its table's unique keys already holds its values: one statement
+    (`INSERT … ON CONFLICT DO NOTHING`), no savepoint. Sets its pk and returns True when inserted. A
+    concurrent twin waits on the unique index until the first commits, then is not inserted."""
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(type(row), 1, True), _insert_values(row))
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return False
+    _inserted(row, inserted[0])
+    return True
+
+
+@functools.cache
+def _update_sql(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple[Field, ...]]:
+    opts, quote = model._meta, connection.ops.quote_name
+    fields = tuple(opts.get_field(name) for name in names)
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    return f"UPDATE {quote(opts.db_table)} SET {assignments} WHERE {quote(opts.pk.column)} = %s", fields
+
+
+def update(row: Model, fields: tuple[str, ...]) -> None:
+    """Write the named fields of a saved `row` (as save(update_fields=…) does, without signals)."""
+    sql, targets = _update_sql(type(row), fields)
+    params = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in targets]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, row.pk])
