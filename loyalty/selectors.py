@@ -464,6 +464,15 @@ def locked(accounts: QuerySet[Account]) -> QuerySet[Account]:
     return accounts.select_for_update(of=("self",)).select_related("program__rules_version", "member", "tier")
 
 
+def tier_after_lock(account: Account) -> Account:
+    """The account's tier read again when its lock had to wait: PostgreSQL re-checks the locked row's new
+    version against the rows it had joined, and a tier changed meanwhile no longer matches, so the outer
+    join (the ORM's select_related too) gives no tier. Only then one query."""
+    if account.tier_id is not None and (account.tier is None or account.tier.pk != account.tier_id):
+        account.tier = Tier.objects.get(pk=account.tier_id)
+    return account
+
+
 def store_accounts_by_card(
     *, store: Store, member_no: str, program_slug: str = "", lock: bool = False
 ) -> list[Account]:
@@ -536,12 +545,13 @@ def _store_accounts_locked(*, store: Store, member_no: str, program_slug: str) -
         account, start = rows.load(Account, row, start), start + rows.width(Account)
         program, start = rows.load(Program, row, start), start + rows.width(Program)
         account.member, start = rows.load(Member, row, start), start + rows.width(Member)
-        account.tier = rows.load(Tier, row, start) if account.tier_id is not None else None
+        if rows.pk(Tier, row, start) is not None:
+            account.tier = rows.load(Tier, row, start)
         start += rows.width(Tier)
         version = rows.load(RulesVersion, row, start) if row[start] is not None else None
         Program.rules_version.related.set_cached_value(program, version)  # None is cached too: no query
         account.program = program
-        accounts.append(account)
+        accounts.append(tier_after_lock(account))
     return accounts
 
 

@@ -59,6 +59,7 @@ from loyalty.selectors import (
     program_tiers,
     qualifying_total,
     store_account,
+    tier_after_lock,
 )
 from members.models import Member, Store
 from members.services import member_by_referral_code, member_create, phone_normalise
@@ -156,7 +157,7 @@ def _create_keyed(model, **fields):
 
 def account_lock(account: Account) -> Account:
     """The account row, locked for this transaction: every money path takes it first (see selectors.locked)."""
-    return locked(Account.objects.filter(pk=account.pk)).get()
+    return tier_after_lock(locked(Account.objects.filter(pk=account.pk)).get())
 
 
 def _check_can_earn(account: Account) -> None:

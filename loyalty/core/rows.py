@@ -35,6 +35,11 @@ def width(model: type[Model]) -> int:
     return len(_fields(model))
 
 
+def pk(model: type[Model], row, start: int = 0):
+    """The primary key in `model`'s slice of `row` (None where an outer join found no row)."""
+    return row[start + _fields(model).index(model._meta.pk)]
+
+
 @functools.cache
 def _loader(model: type[Model]) -> tuple[list[str], list[tuple[int, list]]]:
     fields = _fields(model)

@@ -1,18 +1,22 @@
 """loyalty.core.rows: the money paths' statements written once read and write what the ORM would."""
 
 import datetime
+import threading
+import time
 from decimal import Decimal
 
 import pytest
+from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from loyalty import selectors
+from loyalty import selectors, services
 from loyalty.core import rows
 from loyalty.models import Account, Program, RulesVersion, TierChange
 from members.models import APIRequest
 from tests.conftest import tier
 from tests.factories import EarnRuleFactory
+from tests.threads import in_thread
 
 pytestmark = pytest.mark.django_db
 
@@ -115,3 +119,51 @@ def test_update_writes_the_named_fields_and_nothing_else(till_account):
     stored = Account.objects.get(pk=account.pk)
     assert stored.last_activity_at == moment
     assert stored.balance == till_account.balance
+
+
+def _wait_until_a_backend_waits_on_a_lock() -> None:
+    with connection.cursor() as cursor:
+        for _attempt in range(200):
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the reader never waited on the account's lock")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("lock", ["the till's lookup", "account_lock"])
+def test_a_lock_that_waited_for_a_tier_change_reads_the_new_tier_whole(till_account, store, lock):
+    """PostgreSQL re-checks a row it waited for against the rows it had joined: the tier the account had
+    no longer matches, so an outer join gives no tier at all (the ORM's select_related too). An earn then
+    lost its tier multiplier, or crashed on a tier with no fields."""
+    silver = tier(till_account.program, "Silver")
+    changed, release = threading.Event(), threading.Event()
+
+    def upgrade():
+        with transaction.atomic():
+            Account.objects.filter(pk=till_account.pk).update(tier=silver)
+            changed.set()
+            release.wait(10)
+
+    def read_locked():
+        with transaction.atomic():
+            if lock == "account_lock":
+                return services.account_lock(till_account)
+            (account,) = selectors.store_accounts_by_card(store=store, member_no="8000000011", lock=True)
+            return account
+
+    upgrader, _ = in_thread(upgrade)
+    assert changed.wait(10)
+    reader, outcome = in_thread(read_locked)
+    _wait_until_a_backend_waits_on_a_lock()
+    release.set()
+    upgrader.join(10)
+    reader.join(10)
+
+    account = outcome["result"]
+    assert account.tier_id == silver.pk
+    assert (account.tier.pk, account.tier.name, account.tier.earn_multiplier) == (silver.pk, "Silver", Decimal("1.25"))
