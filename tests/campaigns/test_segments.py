@@ -23,6 +23,13 @@ def days_ago(days: int) -> datetime.datetime:
     return timezone.now() - days * DAY
 
 
+def local_noon(days: int) -> datetime.datetime:
+    """Noon, local time, `days` calendar days ago: its local date is today's minus `days` at any hour,
+    which now - days is not late in the evening across a change of summer time."""
+    day = timezone.localdate() - days * DAY
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time(12)))
+
+
 @pytest.fixture
 def stores(program):
     north, south = StoreFactory(name="North", region="Flanders"), StoreFactory(name="South", region="Wallonia")
@@ -71,6 +78,8 @@ def people(program, buy, stores):
     for name, (tier_name, *_rest) in specs.items():
         Account.objects.filter(pk=accounts[name].pk).update(tier=tier(program, tier_name))
     Account.objects.filter(pk=accounts["bob"].pk).update(last_activity_at=days_ago(120))
+    for name, (*_rest, enrolled) in specs.items():  # enrolment criteria are calendar dates
+        Account.objects.filter(pk=accounts[name].pk).update(enrolled_at=local_noon(enrolled))
     Member.objects.filter(first_name="zed").update(status=Member.Status.SUSPENDED)
     return accounts
 
