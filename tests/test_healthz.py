@@ -13,9 +13,7 @@ def test_health_check_answers_ok_when_database_and_cache_respond(client):
 
 def test_health_check_says_which_part_failed(client):
     # A Redis cache on a port where nothing listens: the real failure a load balancer must see.
-    unreachable = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
-    }
+    unreachable = {"default": {"BACKEND": "loyalty.core.cache.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}}
     with override_settings(CACHES=unreachable):
         response = client.get("/healthz/")
 

@@ -45,7 +45,7 @@ CACHE_KEY_PREFIX = f"loyalty-test-{CHECKOUT}"
 if REDIS_AVAILABLE:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "loyalty.core.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
