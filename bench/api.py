@@ -293,6 +293,11 @@ def main() -> None:
     parser.add_argument(
         "--skeleton", action="store_true", help="Also measure bench/floor.py's skeleton of a purchase's statements."
     )
+    parser.add_argument(
+        "--only",
+        choices=["floor", "purchases", "skeleton"],
+        help="Measure this endpoint alone (e.g. to profile the server while it runs); no ratio is printed.",
+    )
     args = parser.parse_args()
 
     template, run = f"{args.name}_tpl", args.name
@@ -309,8 +314,10 @@ def main() -> None:
     results = {}
     try:
         endpoints = [("floor", "/bench/floor/"), ("purchases", "/api/v1/purchases/")]
-        if args.skeleton:
+        if args.skeleton or args.only == "skeleton":
             endpoints.append(("skeleton", "/bench/skeleton/"))  # last: its rows do not weigh on the purchases
+        if args.only:
+            endpoints = [(label, path) for label, path in endpoints if label == args.only]
         for label, path in endpoints:
             closed_loop(args.port, keys, member_nos, path, args.clients, 3)  # warm-up: connections, caches
             latencies, elapsed = closed_loop(args.port, keys, member_nos, path, args.clients, args.seconds)
@@ -319,6 +326,9 @@ def main() -> None:
             results[label, "paced"] = summary(f"{label}: paced at {args.rate:g} req/s", latencies, elapsed)
     finally:
         server.stop()
+    if args.only:
+        print(f"  check_ledger: {check_ledger(run)}")
+        return
     ratio = results["purchases", "closed"]["rps"] / results["floor", "closed"]["rps"]
     paced_p99 = results["purchases", "paced"]["p99"]
     print(f"  purchases / floor throughput: {ratio:.2f} (goal >= 0.7)")
