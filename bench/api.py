@@ -295,7 +295,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=["floor", "purchases", "skeleton"],
+        choices=["floor", "purchases", "skeleton", "skeleton-pair"],
         help="Measure this endpoint alone (e.g. to profile the server while it runs); no ratio is printed.",
     )
     args = parser.parse_args()
@@ -314,8 +314,9 @@ def main() -> None:
     results = {}
     try:
         endpoints = [("floor", "/bench/floor/"), ("purchases", "/api/v1/purchases/")]
-        if args.skeleton or args.only == "skeleton":
-            endpoints.append(("skeleton", "/bench/skeleton/"))  # last: its rows do not weigh on the purchases
+        if args.skeleton or args.only in {"skeleton", "skeleton-pair"}:
+            # last: their rows do not weigh on the purchases
+            endpoints += [("skeleton", "/bench/skeleton/"), ("skeleton-pair", "/bench/skeleton-pair/")]
         if args.only:
             endpoints = [(label, path) for label, path in endpoints if label == args.only]
         for label, path in endpoints:
@@ -335,6 +336,8 @@ def main() -> None:
     if args.skeleton:
         skeleton = results["skeleton", "closed"]["rps"] / results["floor", "closed"]["rps"]
         print(f"  skeleton / floor throughput: {skeleton:.2f} (the statements alone, without the engine)")
+        pair = results["skeleton-pair", "closed"]["rps"] / results["floor", "closed"]["rps"]
+        print(f"  skeleton-pair / floor throughput: {pair:.2f} (the same writes in two statements)")
     print(f"  purchases p99 at {args.rate:g} req/s: {paced_p99:.1f} ms (goal < 25 ms)")
     print(f"  check_ledger: {check_ledger(run)}")
 

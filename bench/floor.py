@@ -11,7 +11,8 @@ statement as the engine writes them, in raw SQL: the idempotency record claimed,
 and locked, the purchase, one ledger lot, the account's counters, the recorded answer. It has no rules,
 tiers, expiry dates, validation, replays or serializers, so it is a lower bound for the statements, not a
 purchase. Between the floor and the real endpoint, it says how much of the gap is the statements
-themselves and how much the Python around them.
+themselves and how much the Python around them. POST /bench/skeleton-pair/ (also with --skeleton) makes the
+same writes in two statements, with data-modifying CTEs: the fewest round trips such a purchase can make.
 """
 
 import datetime
@@ -94,8 +95,52 @@ class SkeletonView(PosAPIView):
         return Response(body, status=201)
 
 
+class PairSkeletonView(PosAPIView):
+    """The skeleton's writes in two statements (data-modifying CTEs): the key's claim with the account's
+    lock, then the purchase, its lot, the account's counters and the recorded answer. The fewest round
+    trips a purchase that records all of them can make."""
+
+    def post(self, request):
+        data, store_id = request.data, request.auth.store_id
+        key = request.headers["Idempotency-Key"]
+        now = datetime.datetime.now(datetime.UTC)
+        points = int(float(data["amount"]))
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "WITH claim AS (INSERT INTO members_apirequest (store_id, key, fingerprint, status_code, body,"
+                " created_at) VALUES (%s, %s, '', 0, '', %s) ON CONFLICT (store_id, key) DO NOTHING RETURNING id)"
+                " SELECT (SELECT id FROM claim), a.id, a.program_id FROM loyalty_account a"
+                " JOIN members_member m ON m.id = a.member_id"
+                " JOIN loyalty_program_stores ps ON ps.program_id = a.program_id"
+                " WHERE m.member_no = %s AND ps.store_id = %s FOR UPDATE OF a",
+                [store_id, key, now, data["member"], store_id],
+            )
+            request_id, account_id, program_id = cursor.fetchone()
+            cursor.execute(
+                "WITH p AS (INSERT INTO loyalty_purchase (program_id, account_id, store_id, receipt_number, amount,"
+                " currency, lines, returned_amount, occurred_at, idempotency_key, fingerprint, created_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s, %s, '', %s) RETURNING id),"
+                " e AS (INSERT INTO loyalty_ledgerentry (program_id, account_id, kind, points, qualifying_points,"
+                " remaining, available_at, is_available, occurred_at, reason, purchase_id, store_id, idempotency_key,"
+                " fingerprint, created_at) SELECT %s, %s, 'earn', %s, %s, %s, %s, false, %s, %s, p.id, %s, %s, '', %s"
+                " FROM p),"
+                " acc AS (UPDATE loyalty_account SET pending = pending + %s, lifetime_earned = lifetime_earned + %s,"
+                " last_activity_at = %s WHERE id = %s)"
+                " UPDATE members_apirequest SET status_code = 201,"
+                " body = json_build_object('id', (SELECT id FROM p), 'points', %s)::text WHERE id = %s RETURNING body",
+                [program_id, account_id, store_id, data["receipt_number"], data["amount"], data["currency"],
+                 json.dumps(data.get("lines", [])), data["occurred_at"], f"pos:{store_id}:{key}", now,
+                 program_id, account_id, points, points, points, now + datetime.timedelta(days=14),
+                 data["occurred_at"], f"{points} pts", store_id, f"~pos:{store_id}:{key}#0", now,
+                 points, points, now, account_id, points, request_id],
+            )  # fmt: skip
+            body = json.loads(cursor.fetchone()[0])
+        return Response(body, status=201)
+
+
 urlpatterns = [
     path("bench/floor/", FloorView.as_view()),
     path("bench/skeleton/", SkeletonView.as_view()),
+    path("bench/skeleton-pair/", PairSkeletonView.as_view()),
     path("", include("loyalty.urls")),
 ]
