@@ -70,10 +70,12 @@ def qualifying_total(*, account: Account, start: datetime.datetime, end: datetim
     """Qualifying points (or spend net of returns) the account earned in [start, end). Every earn that can
     lift a tier reads it, so its SQL is written once rather than built by the ORM each time."""
     spend = account.program.qualifying_basis == Program.QualifyingBasis.SPEND
+    moment = connection.ops.adapt_datetimefield_value  # SQLite compares datetimes as UTC text
     with connection.cursor() as cursor:
-        cursor.execute(_qualifying_total_sql(spend), [account.pk, start, end])
+        cursor.execute(_qualifying_total_sql(spend), [account.pk, moment(start), moment(end)])
         (total,) = cursor.fetchone()
-    return Decimal(str(total)) if spend else int(total)
+    # SQLite sums decimals as floats: back to the amount's cents.
+    return Decimal(str(total)).quantize(Decimal("0.01")) if spend else int(total)
 
 
 @functools.cache
@@ -464,15 +466,6 @@ def locked(accounts: QuerySet[Account]) -> QuerySet[Account]:
     return accounts.select_for_update(of=("self",)).select_related("program__rules_version", "member", "tier")
 
 
-def tier_after_lock(account: Account) -> Account:
-    """The account's tier read again when its lock had to wait: PostgreSQL re-checks the locked row's new
-    version against the rows it had joined, and a tier changed meanwhile no longer matches, so the outer
-    join (the ORM's select_related too) gives no tier. Only then one query."""
-    if account.tier_id is not None and (account.tier is None or account.tier.pk != account.tier_id):
-        account.tier = Tier.objects.get(pk=account.tier_id)
-    return account
-
-
 def store_accounts_by_card(
     *, store: Store, member_no: str, program_slug: str = "", lock: bool = False
 ) -> list[Account]:
@@ -551,7 +544,7 @@ def _store_accounts_locked(*, store: Store, member_no: str, program_slug: str) -
         version = rows.load(RulesVersion, row, start) if row[start] is not None else None
         Program.rules_version.related.set_cached_value(program, version)  # None is cached too: no query
         account.program = program
-        accounts.append(tier_after_lock(account))
+        accounts.append(rows.joined_after_lock(account, "tier"))
     return accounts
 
 

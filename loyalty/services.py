@@ -59,11 +59,13 @@ from loyalty.selectors import (
     program_tiers,
     qualifying_total,
     store_account,
-    tier_after_lock,
 )
 from members.models import Member, Store
 from members.services import member_by_referral_code, member_create, phone_normalise
 
+# Rows per statement of a bulk write over an unbounded list: PostgreSQL takes at most 65,535 parameters in
+# one statement once they are sent apart from the SQL (DATABASE_PREPARED_STATEMENTS).
+BULK_BATCH = 5_000
 MAX_PURCHASE_AMOUNT = Decimal(getattr(settings, "LOYALTY_MAX_PURCHASE_AMOUNT", "1000000"))
 MAX_ADJUSTMENT_POINTS = 10_000_000
 MAX_QUANTITY = Decimal("1000")
@@ -157,7 +159,7 @@ def _create_keyed(model, **fields):
 
 def account_lock(account: Account) -> Account:
     """The account row, locked for this transaction: every money path takes it first (see selectors.locked)."""
-    return tier_after_lock(locked(Account.objects.filter(pk=account.pk)).get())
+    return rows.joined_after_lock(locked(Account.objects.filter(pk=account.pk)).get(), "tier")
 
 
 def _check_can_earn(account: Account) -> None:
@@ -308,8 +310,8 @@ def _consume_lots(account: Account, debit: LedgerEntry, points: int, *, exclude_
         raise ApplicationError(
             _("The account's points lots do not cover its balance; run check_ledger."), code="ledger_broken"
         )
-    LedgerEntry.objects.bulk_update(touched, ["remaining"])
-    LedgerAllocation.objects.bulk_create(allocations)
+    LedgerEntry.objects.bulk_update(touched, ["remaining"], batch_size=BULK_BATCH)
+    LedgerAllocation.objects.bulk_create(allocations, batch_size=BULK_BATCH)
 
 
 def _post_debit(
@@ -1306,7 +1308,7 @@ def refund(*, entry: LedgerEntry, reason: str, created_by=None) -> LedgerEntry:
     for lot in lots:
         # A lot that lapsed meanwhile gets its points back too, and they lapse again at the next expiry run.
         lot.remaining += given_back[lot.pk]
-    LedgerEntry.objects.bulk_update(lots, ["remaining"])
+    LedgerEntry.objects.bulk_update(lots, ["remaining"], batch_size=BULK_BATCH)
     account.balance += -entry.points
     account.lifetime_redeemed -= -entry.points
     _save_account(account)
@@ -1433,7 +1435,7 @@ def migrate_points(
     )
     # Both accounts in id order, as every money path that holds two does.
     locked = {
-        account.pk: account
+        account.pk: rows.joined_after_lock(account, "tier")
         for account in Account.objects.select_for_update(of=("self",))
         .select_related("program", "member", "tier")
         .filter(pk__in=[from_account.pk] + ([existing_to.pk] if existing_to else []))
@@ -1738,11 +1740,11 @@ def expire_due_chunk(*, program: Program, low: int, high: int, as_of: datetime.d
             f" JOIN {MEMBER} m ON m.id = a.member_id WHERE {due}",
             [LedgerEntry.Kind.EXPIRE, as_of, True, as_of, *reason_params, timezone.now(), low, high, *due_params],
         )
-        rows = cursor.rowcount
+        expired = cursor.rowcount
         cursor.execute(f"SELECT COALESCE(SUM(l.remaining), 0) FROM {ENTRY} l WHERE {due}", due_params)
         points = int(cursor.fetchone()[0])
         cursor.execute(f"UPDATE {ENTRY} AS l SET remaining = 0 WHERE {due}", due_params)
-    return BatchResult(rows=rows, points=points)
+    return BatchResult(rows=expired, points=points)
 
 
 def release_pending(
@@ -1766,9 +1768,9 @@ def release_pending_chunk(*, program: Program, low: int, high: int, as_of: datet
             [*due_params, low, high],
         )
         cursor.execute(f"SELECT COUNT(*), COALESCE(SUM(l.points), 0) FROM {ENTRY} l WHERE {due}", due_params)
-        rows, points = cursor.fetchone()
+        released, points = cursor.fetchone()
         cursor.execute(f"UPDATE {ENTRY} AS l SET is_available = %s WHERE {due}", [True, *due_params])
-    return BatchResult(rows=int(rows), points=int(points))
+    return BatchResult(rows=int(released), points=int(points))
 
 
 EXPIRY_WARNING_DAYS = 30

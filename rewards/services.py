@@ -15,6 +15,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from loyalty import services as engine_services
+from loyalty.core import rows
 from loyalty.core.exceptions import ApplicationError
 from loyalty.core.idempotency import fingerprint, key_reused_error
 from loyalty.models import Account, Program
@@ -112,7 +113,8 @@ def reward_save(*, program: Program, reward: Reward | None = None, **fields) -> 
 
 
 def _lock_reward(reward: Reward) -> Reward:
-    return Reward.objects.select_for_update(of=("self",)).select_related("program", "min_tier").get(pk=reward.pk)
+    locked = Reward.objects.select_for_update(of=("self",)).select_related("program", "min_tier").get(pk=reward.pk)
+    return rows.joined_after_lock(locked, "min_tier")
 
 
 @transaction.atomic

@@ -9,13 +9,14 @@ so a new field or a renamed column needs no edit here; what they return are ordi
   and the instance back from its slice of the row, through the fields' own converters.
 - `insert(rows)`: one INSERT for several new rows of one model, pks set on them.
 - `update(row, fields)`: an UPDATE of the named fields of one row by pk.
+- `joined_after_lock(row, *fields)`: related rows a locked read joined, read again where the lock waited.
 - `insert_unless_taken(row)`: an INSERT that yields to a row already holding one of its unique keys.
 """
 
 import functools
 
-from django.db import connection
-from django.db.models import Field, Model
+from django.db import DatabaseError, connection
+from django.db.models import AutoField, BigAutoField, Field, Model, SmallAutoField
 
 
 @functools.cache
@@ -62,10 +63,22 @@ def load(model: type[Model], row, start: int = 0) -> Model:
     return model.from_db(connection.alias, attnames, values)
 
 
+def _written(model: type[Model]) -> list[Field]:
+    """The columns an INSERT names: all but an auto-incremented pk. A model whose rows the database
+    completes itself (generated columns, database defaults) is refused rather than written wrongly."""
+    fields = []
+    for field in _fields(model):
+        if getattr(field, "generated", False) or field.has_db_default():
+            raise TypeError(f"loyalty.core.rows cannot insert {model.__name__}.{field.name}: use the ORM")
+        if not (field.primary_key and isinstance(field, (AutoField, BigAutoField, SmallAutoField))):
+            fields.append(field)
+    return fields
+
+
 @functools.cache
 def _insert_sql(model: type[Model], rows: int, on_conflict_do_nothing: bool) -> str:
     opts, quote = model._meta, connection.ops.quote_name
-    fields = [field for field in _fields(model) if not field.primary_key]
+    fields = _written(model)
     one = f"({', '.join(['%s'] * len(fields))})"
     return (
         f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(field.column) for field in fields)})"
@@ -75,11 +88,7 @@ def _insert_sql(model: type[Model], rows: int, on_conflict_do_nothing: bool) -> 
 
 
 def _insert_values(row: Model) -> list:
-    return [
-        field.get_db_prep_save(field.pre_save(row, True), connection)
-        for field in _fields(type(row))
-        if not field.primary_key
-    ]
+    return [field.get_db_prep_save(field.pre_save(row, True), connection) for field in _written(type(row))]
 
 
 def _inserted(row: Model, pk) -> None:
@@ -127,3 +136,21 @@ def update(row: Model, fields: tuple[str, ...]) -> None:
     params = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in targets]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, row.pk])
+        if cursor.rowcount != 1:  # as save(update_fields=…) refuses a row that is gone
+            raise DatabaseError(f"{type(row).__name__} {row.pk} was not updated: no such row")
+
+
+def joined_after_lock(row: Model, *names: str) -> Model:
+    """`row`, locked with related rows outer-joined (select_related on a nullable foreign key, or a LEFT
+    JOIN of ours), with those related rows read again where the lock had to wait. PostgreSQL re-checks the
+    locked row's new version against the rows it had joined; one changed meanwhile no longer matches, and
+    the outer join then gives none (or, for us, a row of nulls). One query per such field, only then."""
+    for name in names:
+        field = type(row)._meta.get_field(name)
+        related_pk = getattr(row, field.attname)
+        if related_pk is None:
+            continue
+        joined = field.get_cached_value(row, default=None)
+        if joined is None or joined.pk != related_pk:
+            setattr(row, name, field.related_model._base_manager.get(pk=related_pk))
+    return row

@@ -167,3 +167,38 @@ def test_a_lock_that_waited_for_a_tier_change_reads_the_new_tier_whole(till_acco
     account = outcome["result"]
     assert account.tier_id == silver.pk
     assert (account.tier.pk, account.tier.name, account.tier.earn_multiplier) == (silver.pk, "Silver", Decimal("1.25"))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_redemption_whose_lock_waited_for_a_new_minimum_tier_reads_that_tier(till_account):
+    """The same re-check on the reward's lock: a minimum tier changed meanwhile came back empty, and the
+    eligibility check then failed on it (a 500 at the till or the desk)."""
+    from rewards import services as reward_services
+    from rewards.models import Reward
+    from tests.factories import RewardFactory
+
+    gold = tier(till_account.program, "Gold")
+    reward = RewardFactory(program=till_account.program, min_tier=tier(till_account.program, "Silver"))
+    changed, release = threading.Event(), threading.Event()
+
+    def restrict():
+        with transaction.atomic():
+            Reward.objects.filter(pk=reward.pk).update(min_tier=gold)
+            changed.set()
+            release.wait(10)
+
+    def lock_reward():
+        with transaction.atomic():
+            return reward_services._lock_reward(reward)
+
+    staff, _ = in_thread(restrict)
+    assert changed.wait(10)
+    reader, outcome = in_thread(lock_reward)
+    _wait_until_a_backend_waits_on_a_lock()
+    release.set()
+    staff.join(10)
+    reader.join(10)
+
+    locked = outcome["result"]
+    assert (locked.min_tier_id, locked.min_tier.pk, locked.min_tier.name) == (gold.pk, gold.pk, "Gold")
