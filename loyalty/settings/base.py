@@ -96,14 +96,19 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-# Parameters sent apart from the SQL, and a statement run 5 times on a connection prepared there:
-# PostgreSQL then plans it once per connection (a till's locked read took 1.5 ms to plan and 0.2 ms to
-# run; bench/RESULTS.md). Off (DATABASE_PREPARED_STATEMENTS=false) behind a pooler in transaction mode
-# that does not track prepared statements (PgBouncer before 1.21).
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
-    "DATABASE_PREPARED_STATEMENTS", default=True
-):
-    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+
+
+def prepared_statements(database: dict) -> dict:
+    """PostgreSQL gets its parameters apart from the SQL, and a statement run 5 times on a connection is
+    prepared there: planned once per connection (a till's locked read took 1.5 ms to plan
+    and 0.2 ms to run; bench/RESULTS.md). Off (DATABASE_PREPARED_STATEMENTS=false) behind a pooler in
+    transaction mode that does not track prepared statements (PgBouncer before 1.21)."""
+    if database["ENGINE"] == "django.db.backends.postgresql" and env.bool("DATABASE_PREPARED_STATEMENTS", True):
+        database.setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+    return database
+
+
+prepared_statements(DATABASES["default"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, Celery ----------------------------------------------------------

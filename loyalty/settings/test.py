@@ -10,7 +10,7 @@ import socket
 from urllib.parse import urlsplit
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, env
+from .base import BASE_DIR, env, prepared_statements
 
 SECRET_KEY = "test-only-secret-key"
 DEBUG = False
@@ -36,7 +36,9 @@ _db_url = os.environ.get("DATABASE_URL") or DEFAULT_TEST_DATABASE_URL
 DATABASE_IS_FALLBACK = "DATABASE_URL" not in os.environ and not CI and not _reachable(_db_url, 5432)
 if DATABASE_IS_FALLBACK:
     _db_url = f"sqlite:///{BASE_DIR / 'test.sqlite3'}"
-DATABASES = {"default": env.db_url_config(_db_url)}
+# As deployed: server-side parameters, and prepared statements (migrations' multi-command SQL runs once,
+# so it is never prepared, as in production).
+DATABASES = {"default": prepared_statements(env.db_url_config(_db_url))}
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=f"test_loyalty_{CHECKOUT}")}
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
