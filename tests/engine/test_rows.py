@@ -133,6 +133,32 @@ def _wait_until_a_backend_waits_on_a_lock() -> None:
     raise AssertionError("the reader never waited on the account's lock")
 
 
+def _read_locked_while_another_changes_it(change, read_locked):
+    """Run `change()` in a transaction held open, then `read_locked()` in another connection, which waits
+    on the row lock; commit the change once it waits. Returns what `read_locked()` returned."""
+    changed, release = threading.Event(), threading.Event()
+
+    def hold_change():
+        with transaction.atomic():
+            change()
+            changed.set()
+            release.wait(10)
+
+    def read():
+        with transaction.atomic():
+            return read_locked()
+
+    changer, _ = in_thread(hold_change)
+    assert changed.wait(10)
+    reader, outcome = in_thread(read)
+    _wait_until_a_backend_waits_on_a_lock()
+    release.set()
+    changer.join(10)
+    reader.join(10)
+    assert "error" not in outcome, outcome.get("error")
+    return outcome["result"]
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("lock", ["the till's lookup", "account_lock"])
@@ -141,30 +167,16 @@ def test_a_lock_that_waited_for_a_tier_change_reads_the_new_tier_whole(till_acco
     no longer matches, so an outer join gives no tier at all (the ORM's select_related too). An earn then
     lost its tier multiplier, or crashed on a tier with no fields."""
     silver = tier(till_account.program, "Silver")
-    changed, release = threading.Event(), threading.Event()
-
-    def upgrade():
-        with transaction.atomic():
-            Account.objects.filter(pk=till_account.pk).update(tier=silver)
-            changed.set()
-            release.wait(10)
 
     def read_locked():
-        with transaction.atomic():
-            if lock == "account_lock":
-                return services.account_lock(till_account)
-            (account,) = selectors.store_accounts_by_card(store=store, member_no="8000000011", lock=True)
-            return account
+        if lock == "account_lock":
+            return services.account_lock(till_account)
+        (account,) = selectors.store_accounts_by_card(store=store, member_no="8000000011", lock=True)
+        return account
 
-    upgrader, _ = in_thread(upgrade)
-    assert changed.wait(10)
-    reader, outcome = in_thread(read_locked)
-    _wait_until_a_backend_waits_on_a_lock()
-    release.set()
-    upgrader.join(10)
-    reader.join(10)
-
-    account = outcome["result"]
+    account = _read_locked_while_another_changes_it(
+        lambda: Account.objects.filter(pk=till_account.pk).update(tier=silver), read_locked
+    )
     assert account.tier_id == silver.pk
     assert (account.tier.pk, account.tier.name, account.tier.earn_multiplier) == (silver.pk, "Silver", Decimal("1.25"))
 
@@ -180,25 +192,9 @@ def test_a_redemption_whose_lock_waited_for_a_new_minimum_tier_reads_that_tier(t
 
     gold = tier(till_account.program, "Gold")
     reward = RewardFactory(program=till_account.program, min_tier=tier(till_account.program, "Silver"))
-    changed, release = threading.Event(), threading.Event()
 
-    def restrict():
-        with transaction.atomic():
-            Reward.objects.filter(pk=reward.pk).update(min_tier=gold)
-            changed.set()
-            release.wait(10)
-
-    def lock_reward():
-        with transaction.atomic():
-            return reward_services._lock_reward(reward)
-
-    staff, _ = in_thread(restrict)
-    assert changed.wait(10)
-    reader, outcome = in_thread(lock_reward)
-    _wait_until_a_backend_waits_on_a_lock()
-    release.set()
-    staff.join(10)
-    reader.join(10)
-
-    locked = outcome["result"]
+    locked = _read_locked_while_another_changes_it(
+        lambda: Reward.objects.filter(pk=reward.pk).update(min_tier=gold),
+        lambda: reward_services._lock_reward(reward),
+    )
     assert (locked.min_tier_id, locked.min_tier.pk, locked.min_tier.name) == (gold.pk, gold.pk, "Gold")
