@@ -534,14 +534,10 @@ def _store_accounts_locked(*, store: Store, member_no: str, program_slug: str) -
         found = cursor.fetchall()
     accounts = []
     for row in found:
-        start = 0
-        account, start = rows.load(Account, row, start), start + rows.width(Account)
-        program, start = rows.load(Program, row, start), start + rows.width(Program)
-        account.member, start = rows.load(Member, row, start), start + rows.width(Member)
-        if rows.pk(Tier, row, start) is not None:
-            account.tier = rows.load(Tier, row, start)
-        start += rows.width(Tier)
-        version = rows.load(RulesVersion, row, start) if row[start] is not None else None
+        account, program, member, tier, version = rows.load_joined(row, Account, Program, Member, Tier, RulesVersion)
+        account.member = member
+        if tier is not None:  # none: the lock waited for a tier change, read below
+            account.tier = tier
         Program.rules_version.related.set_cached_value(program, version)  # None is cached too: no query
         account.program = program
         accounts.append(rows.joined_after_lock(account, "tier"))

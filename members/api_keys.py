@@ -81,8 +81,8 @@ def _key_with_store(*, prefix: str) -> StoreAPIKey | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    api_key = rows.load(StoreAPIKey, row)
-    api_key.store = rows.load(Store, row, rows.width(StoreAPIKey))
+    api_key, store = rows.load_joined(row, StoreAPIKey, Store)
+    api_key.store = store
     return api_key
 
 

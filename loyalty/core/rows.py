@@ -5,8 +5,8 @@ At a till's rate the ORM spent most of a purchase's CPU building the same SQL ag
 helpers write the same SQL the ORM would, from the same field definitions (columns, converters, pre_save),
 so a new field or a renamed column needs no edit here; what they return are ordinary model instances.
 
-- `select_list(model, alias)` and `load(model, row, start)`: a model's columns in a hand-written SELECT,
-  and the instance back from its slice of the row, through the fields' own converters.
+- `select_list(model, alias)` and `load_joined(row, *models)`: models' columns in a hand-written SELECT,
+  and the instances back from the row, through the fields' own converters.
 - `insert(rows)`: one INSERT for several new rows of one model, pks set on them.
 - `update(row, fields)`: an UPDATE of the named fields of one row by pk.
 - `joined_after_lock(row, *fields)`: related rows a locked read joined, read again where the lock waited.
@@ -16,7 +16,8 @@ so a new field or a renamed column needs no edit here; what they return are ordi
 import functools
 
 from django.db import DatabaseError, connection
-from django.db.models import AutoField, BigAutoField, Field, Model, SmallAutoField
+from django.db.models import Field, Model
+from django.db.models.fields import AutoFieldMixin
 
 
 @functools.cache
@@ -26,23 +27,13 @@ def _fields(model: type[Model]) -> tuple[Field, ...]:
 
 @functools.cache
 def select_list(model: type[Model], alias: str) -> str:
-    """`alias."col", …` for every concrete field of `model`, in the order `load` expects."""
+    """`alias."col", …` for every concrete field of `model`, in the order `load_joined` expects."""
     quote = connection.ops.quote_name
     return ", ".join(f"{alias}.{quote(field.column)}" for field in _fields(model))
 
 
-def width(model: type[Model]) -> int:
-    """How many columns `select_list(model, …)` takes in a row."""
-    return len(_fields(model))
-
-
-def pk(model: type[Model], row, start: int = 0):
-    """The primary key in `model`'s slice of `row` (None where an outer join found no row)."""
-    return row[start + _fields(model).index(model._meta.pk)]
-
-
 @functools.cache
-def _loader(model: type[Model]) -> tuple[list[str], list[tuple[int, list]]]:
+def _loader(model: type[Model]) -> tuple[list[str], list[tuple[int, list]], int]:
     fields = _fields(model)
     converters = []
     for index, field in enumerate(fields):
@@ -50,29 +41,38 @@ def _loader(model: type[Model]) -> tuple[list[str], list[tuple[int, list]]]:
         found = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
         if found:
             converters.append((index, [(converter, column) for converter in found]))
-    return [field.attname for field in fields], converters
+    return [field.attname for field in fields], converters, fields.index(model._meta.pk)
 
 
-def load(model: type[Model], row, start: int = 0) -> Model:
-    """The `model` instance in `row[start:start + width(model)]`, as the ORM would have read it."""
-    attnames, converters = _loader(model)
-    values = list(row[start : start + len(attnames)])
-    for index, steps in converters:
-        for converter, column in steps:
-            values[index] = converter(values[index], column, connection)
-    return model.from_db(connection.alias, attnames, values)
+def load_joined(row, *models: type[Model]) -> list[Model | None]:
+    """The instances of `models` from a row whose columns are their `select_list`s in that order, as the
+    ORM would have read them; None for a model whose columns an outer join left empty."""
+    found, start = [], 0
+    for model in models:
+        attnames, converters, pk_index = _loader(model)
+        values = list(row[start : start + len(attnames)])
+        start += len(attnames)
+        if values[pk_index] is None:
+            found.append(None)
+            continue
+        for index, steps in converters:
+            for converter, column in steps:
+                values[index] = converter(values[index], column, connection)
+        found.append(model.from_db(connection.alias, attnames, values))
+    return found
 
 
-def _written(model: type[Model]) -> list[Field]:
+@functools.cache
+def _written(model: type[Model]) -> tuple[Field, ...]:
     """The columns an INSERT names: all but an auto-incremented pk. A model whose rows the database
     completes itself (generated columns, database defaults) is refused rather than written wrongly."""
     fields = []
     for field in _fields(model):
         if getattr(field, "generated", False) or field.has_db_default():
             raise TypeError(f"loyalty.core.rows cannot insert {model.__name__}.{field.name}: use the ORM")
-        if not (field.primary_key and isinstance(field, (AutoField, BigAutoField, SmallAutoField))):
+        if not (field.primary_key and isinstance(field, AutoFieldMixin)):
             fields.append(field)
-    return fields
+    return tuple(fields)
 
 
 @functools.cache
