@@ -1434,15 +1434,14 @@ def migrate_points(
         Account.objects.filter(member_id=from_account.member_id, program=to_program).first() if to_program else None
     )
     # Both accounts in id order, as every money path that holds two does.
-    locked = {
+    held = {
         account.pk: rows.joined_after_lock(account, "tier")
-        for account in Account.objects.select_for_update(of=("self",))
-        .select_related("program", "member", "tier")
-        .filter(pk__in=[from_account.pk] + ([existing_to.pk] if existing_to else []))
-        .order_by("pk")
+        for account in locked(
+            Account.objects.filter(pk__in=[from_account.pk] + ([existing_to.pk] if existing_to else [])).order_by("pk")
+        )
     }
-    account = locked[from_account.pk]
-    to_account = locked.get(existing_to.pk) if existing_to else None
+    account = held[from_account.pk]
+    to_account = held.get(existing_to.pk) if existing_to else None
     previous = _same_content(
         LedgerEntry.objects.filter(program=account.program, idempotency_key=f"{key}:out").first(), fingerprint
     )
