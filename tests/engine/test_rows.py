@@ -6,7 +6,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
@@ -198,3 +198,13 @@ def test_a_redemption_whose_lock_waited_for_a_new_minimum_tier_reads_that_tier(t
         lambda: reward_services._lock_reward(reward),
     )
     assert (locked.min_tier_id, locked.min_tier.pk, locked.min_tier.name) == (gold.pk, gold.pk, "Gold")
+
+
+def test_update_refuses_a_row_that_is_gone_as_save_with_update_fields_did(till_account, store):
+    gone = APIRequest.objects.create(store=store, key="gone", fingerprint="a", status_code=0, body="")
+    APIRequest.objects.filter(pk=gone.pk).delete()
+    gone.status_code, gone.body = 201, "{}"
+
+    with pytest.raises(DatabaseError, match="was not updated"):
+        rows.update(gone, ("status_code", "body"))
+    assert not APIRequest.objects.filter(pk=gone.pk).exists()
